@@ -1,0 +1,86 @@
+import Foundation
+import ReconcileCore
+import ReconcileDocker
+
+/// A sink for text: the terminal in the live program, a buffer in tests.
+public protocol TextOutput: Sendable {
+    func write(_ text: String)
+}
+
+/// Writes to a file handle (stdout or stderr).
+public struct FileOutput: TextOutput {
+    let handle: FileHandle
+
+    public static let standardOutput = FileOutput(handle: .standardOutput)
+    public static let standardError = FileOutput(handle: .standardError)
+
+    public func write(_ text: String) { handle.write(Data(text.utf8)) }
+}
+
+/// Keeps what was written, for tests.
+public final class CapturedOutput: TextOutput, @unchecked Sendable {
+    private let lock = NSLock()
+    private var buffer = ""
+
+    public init() {}
+
+    public func write(_ text: String) {
+        lock.lock()
+        buffer += text
+        lock.unlock()
+    }
+
+    public var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return buffer
+    }
+}
+
+/// Everything a command touches outside itself, so tests can run commands in-process.
+public struct CommandContext: Sendable {
+    public var environment: [String: String]
+    public var output: any TextOutput
+    public var errors: any TextOutput
+    /// Connects to the container engine (fails fast with an `EngineError` when it is down).
+    public var connect: @Sendable () async throws -> any ContainerEngine
+    public var now: @Sendable () -> Date
+
+    public init(
+        environment: [String: String], output: any TextOutput, errors: any TextOutput,
+        connect: @escaping @Sendable () async throws -> any ContainerEngine, now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.environment = environment
+        self.output = output
+        self.errors = errors
+        self.connect = connect
+        self.now = now
+    }
+
+    /// The real process: its environment, stdout and stderr, and the Docker engine named by DOCKER_HOST.
+    public static func live() -> CommandContext {
+        let environment = ProcessInfo.processInfo.environment
+        return CommandContext(
+            environment: environment, output: FileOutput.standardOutput, errors: FileOutput.standardError,
+            connect: {
+                let endpoint = try DockerEndpoint.from(environment: environment)
+                return try await DockerEngine.connect(endpoint)
+            })
+    }
+
+    func say(_ line: String) { output.write(line + "\n") }
+    func warn(_ line: String) { errors.write(line + "\n") }
+
+    /// Connects, runs `body` with the engine, and always releases the connection.
+    func withEngine<T>(_ body: (any ContainerEngine) async throws -> T) async throws -> T {
+        let engine = try await connect()
+        do {
+            let result = try await body(engine)
+            await engine.shutdown()
+            return result
+        } catch {
+            await engine.shutdown()
+            throw error
+        }
+    }
+}

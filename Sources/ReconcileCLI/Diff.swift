@@ -1,0 +1,52 @@
+import ArgumentParser
+import ReconcileCore
+import ReconcileSystem
+
+/// Output formats of `diff`.
+enum PlanFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, markdown
+}
+
+extension Reconcile {
+    /// `reconcile diff`: what apply would change, per environment; changes nothing.
+    struct Diff: ContextCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what apply would change on the engine, per environment (exit 0 in sync, 2 changes pending).")
+
+        @OptionGroup var paths: PathArguments
+
+        @Option(help: "Output format: text, json (stdout only) or markdown (for a PR comment).")
+        var format: PlanFormat = .text
+
+        func execute(_ context: CommandContext) async -> Int32 {
+            do {
+                let plans = try await Self.plans(paths.paths, context: context)
+                let renderer = PlanRenderer(plans: plans)
+                switch format {
+                case .text: context.output.write(renderer.text())
+                case .markdown: context.output.write(renderer.markdown())
+                case .json: context.output.write(try renderer.json() + "\n")
+                }
+                if plans.contains(where: { $0.action == .conflict }) { return ExitCodes.failure }
+                return plans.contains(where: \.hasChanges) ? ExitCodes.changesPending : ExitCodes.success
+            } catch {
+                return report(error, context)
+            }
+        }
+
+        /// Loads the files, observes the engine once, and plans each environment.
+        static func plans(_ paths: [String], context: CommandContext) async throws -> [EnvironmentPlan] {
+            let loaded = try EnvironmentLoader.load(paths)
+            let resolver = SecretResolver(environment: context.environment)
+            return try await context.withEngine { engine in
+                let host = try await Observer(engine: engine).observe(loaded.specs)
+                return loaded.specs.map { spec in
+                    let secrets = resolver.resolve(spec)
+                    var plan = Differ.plan(DesiredEnvironment(spec: spec, secretValues: secrets.values), host: host)
+                    plan.warnings = secrets.problems + plan.warnings
+                    return plan
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import ReconcileCore
+
+/// Expands the paths given on the command line into environment files and parses them all,
+/// collecting every problem across every file.
+enum EnvironmentLoader {
+    static let defaultPath = "environments"
+
+    struct Loaded {
+        var parsed: [SpecParser.Parsed]
+        var specs: [EnvironmentSpec] { parsed.map(\.spec) }
+    }
+
+    /// Files named directly are taken as they are; folders contribute their `*.yml` and `*.yaml` files, sorted.
+    static func files(_ paths: [String]) throws -> [String] {
+        var files: [String] = []
+        let manager = FileManager.default
+        for path in paths.isEmpty ? [defaultPath] : paths {
+            var isDirectory: ObjCBool = false
+            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw UsageError("\(path): no such file or folder")
+            }
+            if isDirectory.boolValue {
+                let names = try manager.contentsOfDirectory(atPath: path)
+                    .filter { $0.hasSuffix(".yml") || $0.hasSuffix(".yaml") }.sorted()
+                if names.isEmpty { throw UsageError("\(path): no environment files (*.yml, *.yaml) in this folder") }
+                let base = path.hasSuffix("/") ? String(path.dropLast()) : path
+                files += names.map { "\(base)/\($0)" }
+            } else {
+                files.append(path)
+            }
+        }
+        var seen = Set<String>()
+        return files.filter { seen.insert(URL(fileURLWithPath: $0).standardizedFileURL.path).inserted }
+    }
+
+    static func load(_ paths: [String]) throws -> Loaded {
+        var parsed: [SpecParser.Parsed] = []
+        var issues: [ValidationIssue] = []
+        for file in try files(paths) {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                issues.append(ValidationIssue(file: file, line: 1, column: 1, field: "", message: "cannot read the file"))
+                continue
+            }
+            let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+            switch SpecParser.parse([UInt8](data), file: file, defaultEnvironment: name) {
+            case .success(let entry): parsed.append(entry)
+            case .failure(let failure): issues += failure.issues
+            }
+        }
+        issues += EnvironmentSet.conflicts(parsed)
+        if !issues.isEmpty { throw ValidationFailure(issues: issues) }
+        return Loaded(parsed: parsed)
+    }
+}
+
+/// A mistake in how reconcile was called; the text says what to do instead.
+struct UsageError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import ReconcileCore
+
+/// Output formats of `status`.
+enum StatusFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
+extension Reconcile {
+    /// `reconcile status`: what runs now for each environment.
+    struct Status: ContextCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what runs now: container, image and digest, state, health, uptime, revision, backups.")
+
+        @OptionGroup var paths: PathArguments
+
+        @Option(help: "Output format: table or json (stdout only).")
+        var format: StatusFormat = .table
+
+        func execute(_ context: CommandContext) async -> Int32 {
+            do {
+                let loaded = try EnvironmentLoader.load(paths.paths)
+                let statuses = try await context.withEngine { engine in
+                    try await EnvironmentStatus.read(loaded.specs, engine: engine)
+                }
+                let renderer = StatusRenderer(statuses: statuses, now: context.now())
+                context.output.write(format == .json ? try renderer.json() + "\n" : renderer.table())
+                return ExitCodes.success
+            } catch {
+                return report(error, context)
+            }
+        }
+    }
+}
+
+/// Renders environment statuses as an aligned table or as JSON.
+struct StatusRenderer {
+    var statuses: [EnvironmentStatus]
+    var now: Date
+
+    struct Row: Encodable {
+        struct Backup: Encodable {
+            var name: String
+            var id: String
+            var image: String
+            var revision: String?
+            var deployedAt: String?
+        }
+        var environment: String
+        var file: String
+        var container: String
+        var managed: Bool
+        var state: String
+        var health: String?
+        var image: String?
+        var imageID: String?
+        var digest: String?
+        var startedAt: String?
+        var uptimeSeconds: Int?
+        var revision: String?
+        var deployedAt: String?
+        var port: Int
+        var backups: [Backup]
+    }
+
+    func rows() -> [Row] {
+        statuses.map { status in
+            let active = status.active
+            let uptime = active.flatMap { container in
+                container.state == .running ? container.startedAt.map { max(0, Int(now.timeIntervalSince($0))) } : nil
+            }
+            let state: String
+            if let active {
+                state = status.isManaged ? active.state.rawValue : "unmanaged (\(active.state.rawValue))"
+            } else {
+                state = "missing"
+            }
+            return Row(
+                environment: status.spec.environment, file: status.spec.file, container: status.spec.containerName,
+                managed: status.isManaged, state: state, health: active?.health, image: active?.image,
+                imageID: active?.imageID, digest: status.image?.digest,
+                startedAt: active?.startedAt.map { ISO8601DateFormatter().string(from: $0) }, uptimeSeconds: uptime,
+                revision: active?.labels[Labels.revision], deployedAt: active?.labels[Labels.deployedAt],
+                port: status.spec.port,
+                backups: status.backups.map {
+                    Row.Backup(
+                        name: $0.name, id: $0.id, image: $0.image, revision: $0.labels[Labels.revision],
+                        deployedAt: $0.labels[Labels.deployedAt])
+                })
+        }
+    }
+
+    func table() -> String {
+        let header = ["ENVIRONMENT", "CONTAINER", "STATE", "HEALTH", "IMAGE", "DIGEST", "UPTIME", "REVISION", "BACKUPS"]
+        let body = rows().map { row in
+            [
+                row.environment, row.container, row.state, row.health ?? "-", row.image ?? "-",
+                row.digest.map(Self.short) ?? "-", row.uptimeSeconds.map(Self.uptime) ?? "-",
+                row.revision.map { String($0.prefix(12)) } ?? "-", String(row.backups.count),
+            ]
+        }
+        let widths = header.indices.map { column in ([header] + body).map { $0[column].count }.max() ?? 0 }
+        return ([header] + body).map { cells in
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
+    }
+
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(["environments": rows()]), as: UTF8.self)
+    }
+
+    static func short(_ digest: String) -> String {
+        let hex = digest.hasPrefix("sha256:") ? digest.dropFirst(7) : Substring(digest)
+        return "sha256:" + hex.prefix(12)
+    }
+
+    static func uptime(_ seconds: Int) -> String {
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m\(seconds % 60)s" }
+        if seconds < 86400 { return "\(seconds / 3600)h\(seconds % 3600 / 60)m" }
+        return "\(seconds / 86400)d\(seconds % 86400 / 3600)h"
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+
+/// What reconcile needs from a container engine. `DockerEngine` speaks the Docker Engine API;
+/// `FakeEngine` (in ReconcileTestSupport) keeps containers in memory.
+///
+/// Methods throw `EngineError` with a reason a person can act on.
+public protocol ContainerEngine: Sendable {
+    /// Fails fast (about a second) when the engine cannot be reached.
+    func ping() async throws
+    func version() async throws -> EngineVersion
+    /// Every container on the host, running or not, as the engine's list reports it.
+    func containers() async throws -> [ContainerSnapshot]
+    /// Full details of one container, or nil when there is none by that id or name.
+    func inspectContainer(_ idOrName: String) async throws -> ContainerSnapshot?
+    /// The local image a reference resolves to, or nil when the host does not have it.
+    func inspectImage(_ reference: String) async throws -> ImageSnapshot?
+    /// Pulls an image, reporting progress lines; fails if any line of the stream reports an error.
+    func pull(_ reference: String, progress: @escaping @Sendable (String) -> Void) async throws
+    /// Creates a container and returns its id.
+    func createContainer(_ request: ContainerCreation) async throws -> String
+    func startContainer(_ id: String) async throws
+    func stopContainer(_ id: String, timeout: Duration) async throws
+    func renameContainer(_ id: String, to name: String) async throws
+    func removeContainer(_ id: String, force: Bool) async throws
+    /// The last `tail` lines of a container's stdout and stderr.
+    func logs(_ id: String, tail: Int) async throws -> String
+    /// Container events (create, start, die, stop, destroy, rename, health_status) from now on.
+    func events() -> AsyncThrowingStream<EngineEvent, Error>
+    /// Releases connections; the engine must not be used afterwards.
+    func shutdown() async
+}
+
+/// The engine's own version and the API version both sides speak.
+public struct EngineVersion: Sendable, Equatable, Codable {
+    public var engine: String
+    public var apiVersion: String
+    public var os: String
+    public var arch: String
+
+    public init(engine: String, apiVersion: String, os: String, arch: String) {
+        self.engine = engine
+        self.apiVersion = apiVersion
+        self.os = os
+        self.arch = arch
+    }
+}
+
+/// A container, reduced to what reconcile reasons about.
+public struct ContainerSnapshot: Sendable, Equatable {
+    public var id: String
+    /// The name without Docker's leading slash.
+    public var name: String
+    /// The image as the container was created with (`acme/app:latest`).
+    public var image: String
+    /// The image id the container runs (`sha256:…`).
+    public var imageID: String
+    public var state: ContainerState
+    /// Docker's health status (`healthy`, `unhealthy`, `starting`) when the container has a healthcheck.
+    public var health: String?
+    public var labels: [String: String]
+    public var created: Date?
+    public var startedAt: Date?
+    public var exitCode: Int?
+    public var ports: [PublishedPort]
+
+    public init(
+        id: String, name: String, image: String, imageID: String, state: ContainerState, health: String? = nil,
+        labels: [String: String] = [:], created: Date? = nil, startedAt: Date? = nil, exitCode: Int? = nil,
+        ports: [PublishedPort] = []
+    ) {
+        self.id = id
+        self.name = name
+        self.image = image
+        self.imageID = imageID
+        self.state = state
+        self.health = health
+        self.labels = labels
+        self.created = created
+        self.startedAt = startedAt
+        self.exitCode = exitCode
+        self.ports = ports
+    }
+
+    public var shortID: String { String(id.prefix(12)) }
+}
+
+/// A container's lifecycle state, as Docker names it.
+public enum ContainerState: String, Sendable, Equatable, Codable {
+    case created, running, paused, restarting, removing, exited, dead
+}
+
+/// A host port a container publishes.
+public struct PublishedPort: Sendable, Equatable, Codable {
+    public var hostIP: String
+    public var hostPort: Int
+    public var containerPort: Int
+
+    public init(hostIP: String, hostPort: Int, containerPort: Int) {
+        self.hostIP = hostIP
+        self.hostPort = hostPort
+        self.containerPort = containerPort
+    }
+}
+
+/// A local image.
+public struct ImageSnapshot: Sendable, Equatable {
+    public var id: String
+    /// `repo@sha256:…` digests the image is known by in registries; empty for a locally built image.
+    public var repoDigests: [String]
+    public var repoTags: [String]
+    public var created: Date?
+
+    public init(id: String, repoDigests: [String] = [], repoTags: [String] = [], created: Date? = nil) {
+        self.id = id
+        self.repoDigests = repoDigests
+        self.repoTags = repoTags
+        self.created = created
+    }
+
+    /// The registry digest if the image has one, else its local id.
+    public var digest: String {
+        repoDigests.first.flatMap { $0.split(separator: "@").last.map(String.init) } ?? id
+    }
+}
+
+/// One container event from the engine.
+public struct EngineEvent: Sendable, Equatable {
+    public var action: String
+    public var containerID: String
+    public var name: String?
+    public var time: Date
+
+    public init(action: String, containerID: String, name: String?, time: Date) {
+        self.action = action
+        self.containerID = containerID
+        self.name = name
+        self.time = time
+    }
+}
+
+/// Everything needed to create a container, independent of the engine's wire format.
+public struct ContainerCreation: Sendable, Equatable {
+    public var name: String
+    public var image: String
+    /// Variables in the order they are passed; secret values included, so never print this.
+    public var environment: [(String, String)]
+    public var command: [String]?
+    public var labels: [String: String]
+    public var port: PublishedPort
+    public var restart: RestartPolicy
+    public var memory: Int64?
+    public var cpus: Double?
+    public var stopTimeout: Duration
+    public var healthcheck: DockerHealthcheck?
+
+    public init(
+        name: String, image: String, environment: [(String, String)], command: [String]?, labels: [String: String],
+        port: PublishedPort, restart: RestartPolicy, memory: Int64?, cpus: Double?, stopTimeout: Duration,
+        healthcheck: DockerHealthcheck?
+    ) {
+        self.name = name
+        self.image = image
+        self.environment = environment
+        self.command = command
+        self.labels = labels
+        self.port = port
+        self.restart = restart
+        self.memory = memory
+        self.cpus = cpus
+        self.stopTimeout = stopTimeout
+        self.healthcheck = healthcheck
+    }
+
+    public static func == (lhs: ContainerCreation, rhs: ContainerCreation) -> Bool {
+        lhs.name == rhs.name && lhs.image == rhs.image && lhs.environment.elementsEqual(rhs.environment, by: ==)
+            && lhs.command == rhs.command && lhs.labels == rhs.labels && lhs.port == rhs.port
+            && lhs.restart == rhs.restart && lhs.memory == rhs.memory && lhs.cpus == rhs.cpus
+            && lhs.stopTimeout == rhs.stopTimeout && lhs.healthcheck == rhs.healthcheck
+    }
+}

@@ -1,0 +1,155 @@
+/// What the host runs, as observed once for all environments.
+public struct HostState: Sendable {
+    public var containers: [ContainerSnapshot]
+    /// Local images by the reference the spec names; a reference missing here is not on the host.
+    public var images: [String: ImageSnapshot]
+
+    public init(containers: [ContainerSnapshot], images: [String: ImageSnapshot]) {
+        self.containers = containers
+        self.images = images
+    }
+}
+
+/// A spec with the secret values available to this process (none in CI).
+public struct DesiredEnvironment: Sendable {
+    public var spec: EnvironmentSpec
+    public var secretValues: [String: String]
+
+    public init(spec: EnvironmentSpec, secretValues: [String: String] = [:]) {
+        self.spec = spec
+        self.secretValues = secretValues
+    }
+
+    public var missingSecrets: [String] { spec.secrets.filter { secretValues[$0] == nil } }
+    public var runtimeConfig: RuntimeConfig { RuntimeConfig(spec: spec, secretValues: secretValues) }
+}
+
+/// Decides, without any I/O, what apply would change to make the host match one environment.
+public enum Differ {
+    public static func plan(_ desired: DesiredEnvironment, host: HostState) -> EnvironmentPlan {
+        let spec = desired.spec
+        var plan = EnvironmentPlan(
+            file: spec.file, service: spec.service, environment: spec.environment, container: spec.containerName,
+            action: .inSync)
+        plan.approvalRequired = spec.approval == .required
+        let mine = host.containers.filter { $0.isManaged(service: spec.service, environment: spec.environment) }
+        let current = host.containers.first { $0.name == spec.containerName }
+        plan.currentID = current?.id
+
+        plan.conflicts = conflicts(spec, current: current, host: host)
+        guard plan.conflicts.isEmpty, let current else {
+            if plan.conflicts.isEmpty {
+                plan.action = .create
+                plan.changes = FieldChange.all(of: desired.runtimeConfig)
+            } else {
+                plan.action = .conflict
+            }
+            plan.warnings = warnings(desired, host: host)
+            plan.prune = prune(mine, spec: spec, current: current, replacing: false)
+            return plan
+        }
+
+        let desiredConfig = desired.runtimeConfig
+        var changes: [FieldChange] = []
+        if current.labels[Labels.fingerprint] != desiredConfig.fingerprint {
+            if let stored = current.labels[Labels.config].flatMap(RuntimeConfig.decode(label:)) {
+                changes = FieldChange.between(stored, desiredConfig)
+            }
+            if changes.isEmpty {
+                changes = [FieldChange(field: "config", old: "created by an older reconcile", new: "as in \(spec.file)")]
+            }
+        } else if let stored = current.labels[Labels.config].flatMap(RuntimeConfig.decode(label:)) {
+            changes = FieldChange.secretChanges(stored, desiredConfig)
+        }
+        if let image = host.images[spec.image.description], image.id != current.imageID,
+            !changes.contains(where: { $0.field == "image" })
+        {
+            changes.insert(
+                FieldChange(
+                    field: "image", old: "\(spec.image) (\(short(current.imageID)))",
+                    new: "\(spec.image) (\(short(image.id)), the tag has moved)"),
+                at: 0)
+        }
+        if !changes.isEmpty {
+            plan.action = .replace
+            plan.changes = changes
+        } else if current.state != .running {
+            plan.action = .start
+            plan.changes = [FieldChange(field: "state", old: current.state.rawValue, new: ContainerState.running.rawValue)]
+        }
+        plan.warnings = warnings(desired, host: host)
+        plan.prune = prune(mine, spec: spec, current: current, replacing: plan.action == .replace)
+        return plan
+    }
+
+    static func conflicts(_ spec: EnvironmentSpec, current: ContainerSnapshot?, host: HostState) -> [String] {
+        var found: [String] = []
+        if let current, !current.isManaged(service: spec.service, environment: spec.environment) {
+            let owner =
+                current.isManaged
+                ? "belongs to reconcile environment \"\(current.labels[Labels.environment] ?? "?")\" of service \"\(current.labels[Labels.service] ?? "?")\""
+                : "was not created by reconcile"
+            found.append(
+                "container \"\(spec.containerName)\" (\(current.shortID)) \(owner); reconcile will not touch it. "
+                    + "Rename or remove it (docker rm -f \(spec.containerName)), or change service/environment.")
+        }
+        let holders = host.containers.filter { container in
+            container.id != current?.id && container.state == .running
+                && container.ports.contains { $0.hostPort == spec.port && bindsOverlap($0.hostIP, spec.bind) }
+        }
+        for holder in holders.sorted(by: { $0.name < $1.name }) {
+            found.append(
+                "host port \(spec.port) is published by container \"\(holder.name)\" (\(holder.shortID)), "
+                    + "which reconcile does not manage for this environment. Stop it or choose another port.")
+        }
+        return found
+    }
+
+    static func bindsOverlap(_ lhs: String, _ rhs: String) -> Bool {
+        let wildcards: Set<String> = ["", "0.0.0.0", "::"]
+        return lhs == rhs || wildcards.contains(lhs) || wildcards.contains(rhs)
+    }
+
+    static func warnings(_ desired: DesiredEnvironment, host: HostState) -> [String] {
+        var warnings: [String] = []
+        let missing = desired.missingSecrets
+        if !missing.isEmpty {
+            warnings.append(
+                "secret\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) not available here "
+                    + "(set in the environment or secrets_file); diff cannot tell if \(missing.count == 1 ? "its value" : "their values") changed, and apply will refuse without \(missing.count == 1 ? "it" : "them")")
+        }
+        let spec = desired.spec
+        if host.images[spec.image.description] == nil {
+            switch spec.pull {
+            case .never:
+                warnings.append("image \(spec.image) is not on this host and pull is never; apply will fail")
+            case .missing, .always:
+                warnings.append("image \(spec.image) is not on this host; apply will pull it")
+            }
+        }
+        return warnings
+    }
+
+    /// Backups beyond `spec.backups` (counting the current container when a replace will make it one),
+    /// and leftovers of an interrupted apply: managed containers that are neither active nor backups.
+    static func prune(_ mine: [ContainerSnapshot], spec: EnvironmentSpec, current: ContainerSnapshot?, replacing: Bool)
+        -> [PruneItem]
+    {
+        let backups = mine.filter { $0.role == Labels.backupRole && $0.id != current?.id }
+            .sorted { ($0.labels[Labels.deployedAt] ?? "", $0.name) > ($1.labels[Labels.deployedAt] ?? "", $1.name) }
+        let keep = max(0, spec.backups - (replacing ? 1 : 0))
+        var items = backups.dropFirst(keep).map {
+            PruneItem(name: $0.name, id: $0.id, reason: "backup beyond the \(spec.backups) kept")
+        }
+        let leftovers = mine.filter { $0.role != Labels.backupRole && $0.id != current?.id }
+        items += leftovers.sorted { $0.name < $1.name }.map {
+            PruneItem(name: $0.name, id: $0.id, reason: "left over from an interrupted apply")
+        }
+        return items
+    }
+
+    static func short(_ id: String) -> String {
+        let hex = id.hasPrefix("sha256:") ? id.dropFirst(7) : Substring(id)
+        return String(hex.prefix(12))
+    }
+}

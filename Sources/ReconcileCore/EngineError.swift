@@ -1,0 +1,28 @@
+/// A failure talking to the container engine. The description is one line a person can act on.
+public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The engine cannot be reached at all.
+    case unreachable(endpoint: String, reason: String)
+    /// The engine speaks an API older than reconcile supports.
+    case unsupportedAPI(version: String, minimum: String)
+    /// The engine answered with an error status.
+    case api(status: Int, message: String, operation: String)
+    /// An image is not on the host and could not be pulled.
+    case pullFailed(reference: String, message: String)
+    /// The engine's answer could not be understood.
+    case malformedResponse(operation: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let endpoint, let reason):
+            return "cannot reach the Docker engine at \(endpoint) (\(reason)); is dockerd running, or is DOCKER_HOST set?"
+        case .unsupportedAPI(let version, let minimum):
+            return "the Docker engine speaks API \(version), reconcile needs \(minimum) or newer; upgrade Docker"
+        case .api(let status, let message, let operation):
+            return "Docker engine refused to \(operation) (\(status)): \(message)"
+        case .pullFailed(let reference, let message):
+            return "cannot pull \(reference): \(message); check the image name and tag, and registry access"
+        case .malformedResponse(let operation, let detail):
+            return "unexpected answer from the Docker engine to \(operation): \(detail)"
+        }
+    }
+}

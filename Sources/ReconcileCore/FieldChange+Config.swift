@@ -1,0 +1,64 @@
+extension FieldChange {
+    /// Every field of a configuration, as additions (for a create).
+    static func all(of config: RuntimeConfig) -> [FieldChange] {
+        rows(config).map { FieldChange(field: $0.field, old: nil, new: $0.value) }
+    }
+
+    /// The fields that differ between two configurations, in a fixed order.
+    static func between(_ old: RuntimeConfig, _ new: RuntimeConfig) -> [FieldChange] {
+        let before = Dictionary(rows(old).map { ($0.field, $0.value) }, uniquingKeysWith: { first, _ in first })
+        let after = Dictionary(rows(new).map { ($0.field, $0.value) }, uniquingKeysWith: { first, _ in first })
+        var order = rows(old).map(\.field)
+        for row in rows(new) where before[row.field] == nil { order.append(row.field) }
+        var changes: [FieldChange] = []
+        for field in order.sorted(by: fieldOrder) {
+            let (oldValue, newValue) = (before[field], after[field])
+            if oldValue == newValue { continue }
+            // An unknown secret value on this side is not evidence of a change.
+            if field.hasPrefix("secrets."), oldValue != nil, newValue?.hasSuffix(RuntimeConfig.unknownSecret) == true {
+                continue
+            }
+            changes.append(FieldChange(field: field, old: oldValue, new: newValue))
+        }
+        return changes
+    }
+
+    /// Secret values that changed while everything else matches.
+    static func secretChanges(_ old: RuntimeConfig, _ new: RuntimeConfig) -> [FieldChange] {
+        between(old, new).filter { $0.field.hasPrefix("secrets.") }
+    }
+
+    private static let order = [
+        "image", "ports", "env", "secrets", "command", "restart", "resources.memory", "resources.cpus",
+        "stop_timeout", "docker_healthcheck",
+    ]
+
+    private static func fieldOrder(_ lhs: String, _ rhs: String) -> Bool {
+        func rank(_ field: String) -> Int {
+            order.firstIndex { field == $0 || field.hasPrefix($0 + ".") } ?? order.count
+        }
+        return (rank(lhs), lhs) < (rank(rhs), rhs)
+    }
+
+    private static func rows(_ config: RuntimeConfig) -> [(field: String, value: String)] {
+        var rows: [(String, String)] = [
+            ("image", config.image),
+            ("ports", "\(config.bind):\(config.port)->\(config.containerPort)/tcp"),
+            ("restart", config.restart),
+            ("stop_timeout", config.stopTimeout),
+        ]
+        rows += config.env.sorted { $0.key < $1.key }.map { ("env.\($0.key)", $0.value) }
+        rows += config.secrets.sorted { $0.key < $1.key }.map {
+            ("secrets.\($0.key)", $0.value == RuntimeConfig.unknownSecret ? "(value not available) ?" : "(sha256 \($0.value))")
+        }
+        if let command = config.command { rows.append(("command", render(command))) }
+        if let memory = config.memory { rows.append(("resources.memory", memory)) }
+        if let cpus = config.cpus { rows.append(("resources.cpus", String(cpus))) }
+        if let check = config.healthcheck { rows.append(("docker_healthcheck", render(check))) }
+        return rows.sorted { fieldOrder($0.0, $1.0) }
+    }
+
+    private static func render(_ words: [String]) -> String {
+        "[" + words.map { $0.contains(where: { " ,[]\"".contains($0) }) ? "\"\($0)\"" : $0 }.joined(separator: ", ") + "]"
+    }
+}

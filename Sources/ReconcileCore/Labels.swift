@@ -1,0 +1,32 @@
+/// The labels reconcile puts on every container it creates. A container without `managed` is
+/// never touched.
+public enum Labels {
+    public static let managed = "io.reconcile.managed"
+    public static let service = "io.reconcile.service"
+    public static let environment = "io.reconcile.environment"
+    /// sha256 of the normalised runtime configuration (secret values excluded).
+    public static let fingerprint = "io.reconcile.fingerprint"
+    /// The normalised runtime configuration as JSON, for field-level diffs.
+    public static let config = "io.reconcile.config"
+    /// The git commit of the environment file when it was applied (`+dirty` when it had local changes).
+    public static let revision = "io.reconcile.revision"
+    /// `active` or `backup`.
+    public static let role = "io.reconcile.role"
+    /// When the container was deployed, ISO 8601.
+    public static let deployedAt = "io.reconcile.deployed-at"
+
+    public static let activeRole = "active"
+    public static let backupRole = "backup"
+}
+
+extension ContainerSnapshot {
+    /// True when reconcile created this container for the given environment.
+    public func isManaged(service: String, environment: String) -> Bool {
+        labels[Labels.managed] == "true" && labels[Labels.service] == service
+            && labels[Labels.environment] == environment
+    }
+
+    public var isManaged: Bool { labels[Labels.managed] == "true" }
+
+    public var role: String? { labels[Labels.role] }
+}

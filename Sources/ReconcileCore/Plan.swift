@@ -1,0 +1,69 @@
+/// What `apply` would do to one environment, decided by `Differ` from desired and observed state.
+public struct EnvironmentPlan: Sendable, Equatable, Encodable {
+    public enum Action: String, Sendable, Equatable, Encodable {
+        /// The running container matches the file.
+        case inSync = "in-sync"
+        /// No container yet: create and start one.
+        case create
+        /// The container differs from the file: back it up and start a new one.
+        case replace
+        /// The container matches but is not running: start it.
+        case start
+        /// Something reconcile does not manage stands in the way; apply refuses.
+        case conflict
+    }
+
+    public var file: String
+    public var service: String
+    public var environment: String
+    public var container: String
+    public var action: Action
+    /// Field-level changes, in a fixed order (`old` nil for an addition, `new` nil for a removal).
+    public var changes: [FieldChange] = []
+    /// Why the environment is in conflict, one sentence each.
+    public var conflicts: [String] = []
+    /// Containers apply would remove: surplus backups and leftovers of an interrupted apply.
+    public var prune: [PruneItem] = []
+    /// Things that do not stop a diff but matter for apply (missing secrets, missing image).
+    public var warnings: [String] = []
+    public var approvalRequired: Bool = false
+    /// The id of the active container, when there is one.
+    public var currentID: String?
+
+    public init(file: String, service: String, environment: String, container: String, action: Action) {
+        self.file = file
+        self.service = service
+        self.environment = environment
+        self.container = container
+        self.action = action
+    }
+
+    /// True when apply would change something on the engine.
+    public var hasChanges: Bool { action != .inSync || !prune.isEmpty }
+}
+
+/// One field that differs between the running container and the file.
+public struct FieldChange: Sendable, Equatable, Encodable {
+    public var field: String
+    public var old: String?
+    public var new: String?
+
+    public init(field: String, old: String?, new: String?) {
+        self.field = field
+        self.old = old
+        self.new = new
+    }
+}
+
+/// A container that apply would remove, and why.
+public struct PruneItem: Sendable, Equatable, Encodable {
+    public var name: String
+    public var id: String
+    public var reason: String
+
+    public init(name: String, id: String, reason: String) {
+        self.name = name
+        self.id = id
+        self.reason = reason
+    }
+}

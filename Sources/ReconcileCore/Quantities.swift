@@ -1,0 +1,92 @@
+import Foundation
+
+/// Parsing and formatting of the quantities an environment file holds: durations like `1m30s`
+/// and byte sizes like `512m`.
+public enum Quantities {
+    /// Parses a Go-style duration: one or more `<number><unit>` parts with units `ms`, `s`, `m`, `h`
+    /// (`500ms`, `5s`, `1m30s`, `1.5s`). Returns nil for anything else, including a bare number.
+    public static func duration(_ text: String) -> Duration? {
+        var rest = Substring(text.trimmingWhitespace())
+        guard !rest.isEmpty else { return nil }
+        var total = 0.0
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            guard !number.isEmpty, let value = Double(number) else { return nil }
+            rest = rest.dropFirst(number.count)
+            let unit = rest.prefix { $0.isLetter }
+            rest = rest.dropFirst(unit.count)
+            switch unit {
+            case "ms": total += value / 1000
+            case "s": total += value
+            case "m": total += value * 60
+            case "h": total += value * 3600
+            default: return nil
+            }
+        }
+        return .milliseconds(Int64((total * 1000).rounded()))
+    }
+
+    /// Formats a duration the way the environment file writes it: `500ms`, `5s`, `1m30s`.
+    public static func format(_ duration: Duration) -> String {
+        let millis = duration.milliseconds
+        if millis == 0 { return "0s" }
+        if millis % 1000 != 0 {
+            return millis < 1000 ? "\(millis)ms" : String(format: "%.3gs", Double(millis) / 1000)
+        }
+        var seconds = millis / 1000
+        var text = ""
+        if seconds >= 3600 {
+            text += "\(seconds / 3600)h"
+            seconds %= 3600
+        }
+        if seconds >= 60 {
+            text += "\(seconds / 60)m"
+            seconds %= 60
+        }
+        if seconds > 0 { text += "\(seconds)s" }
+        return text
+    }
+
+    /// Parses a Docker-style byte size: a whole number with an optional unit `b`, `k`, `m`, `g`
+    /// (binary multiples, also written `kb`, `mib`…). Returns nil for anything else.
+    public static func bytes(_ text: String) -> Int64? {
+        let lower = text.trimmingWhitespace().lowercased()
+        let digits = lower.prefix { $0.isNumber }
+        guard !digits.isEmpty, let value = Int64(digits) else { return nil }
+        let multipliers: [String: Int64] = [
+            "": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+            "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
+        ]
+        guard let multiplier = multipliers[String(lower.dropFirst(digits.count))] else { return nil }
+        let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : product
+    }
+
+    /// Formats a byte size with the largest unit that divides it: `512m`, `1g`, `1536k`.
+    public static func format(bytes: Int64) -> String {
+        for (unit, size) in [("g", Int64(1) << 30), ("m", Int64(1) << 20), ("k", Int64(1) << 10)]
+        where bytes >= size && bytes % size == 0 {
+            return "\(bytes / size)\(unit)"
+        }
+        return "\(bytes)b"
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds (truncated).
+    public var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    /// The duration in seconds as a floating-point number.
+    public var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+extension StringProtocol {
+    func trimmingWhitespace() -> String {
+        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+    }
+}

@@ -1,0 +1,79 @@
+import Crypto
+import Foundation
+
+/// The part of a spec that shapes the container itself, normalised (defaults resolved, maps sorted)
+/// so that equal configurations encode to equal bytes. Its hash is the container's fingerprint.
+///
+/// Secret values are represented only by short fingerprints; the deploy gate (health, smoke,
+/// performance) is not part of it, since changing how a deploy is checked needs no new container.
+public struct RuntimeConfig: Sendable, Equatable, Codable {
+    public var image: String
+    public var bind: String
+    public var port: Int
+    public var containerPort: Int
+    public var env: [String: String]
+    /// Secret name → fingerprint of its value (`"?"` when the value was not available).
+    public var secrets: [String: String]
+    public var command: [String]?
+    public var restart: String
+    public var memory: String?
+    public var cpus: Double?
+    public var stopTimeout: String
+    public var healthcheck: [String]?
+
+    public init(spec: EnvironmentSpec, secretValues: [String: String]) {
+        image = spec.image.description
+        bind = spec.bind
+        port = spec.port
+        containerPort = spec.containerPort
+        env = spec.env
+        secrets = Dictionary(
+            uniqueKeysWithValues: spec.secrets.map { name in
+                (name, secretValues[name].map { Self.secretFingerprint(name: name, value: $0) } ?? Self.unknownSecret)
+            })
+        command = spec.command
+        restart = spec.restart.rawValue
+        memory = spec.memory.map { Quantities.format(bytes: $0) }
+        cpus = spec.cpus
+        stopTimeout = Quantities.format(spec.stopTimeout)
+        healthcheck = spec.dockerHealthcheck.map { check in
+            check.test + [
+                "interval=\(Quantities.format(check.interval))", "timeout=\(Quantities.format(check.timeout))",
+                "retries=\(check.retries)", "start_period=\(Quantities.format(check.startPeriod))",
+            ]
+        }
+    }
+
+    public static let unknownSecret = "?"
+
+    /// A short, stable fingerprint of one secret value: shows that it changed without showing it.
+    public static func secretFingerprint(name: String, value: String) -> String {
+        hex(SHA256.hash(data: Data("reconcile-secret\u{0}\(name)\u{0}\(value)".utf8))).prefix(12).description
+    }
+
+    /// The canonical JSON (sorted keys, no whitespace) stored in the `io.reconcile.config` label.
+    public var canonicalJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding a struct of strings, numbers and arrays cannot fail.
+        let data = (try? encoder.encode(self)) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// sha256 of the canonical JSON, with secret fingerprints left out so that `diff` can compare
+    /// fingerprints on a machine that does not hold the secret values.
+    public var fingerprint: String {
+        var shape = self
+        shape.secrets = secrets.mapValues { _ in "" }
+        return hex(SHA256.hash(data: Data(shape.canonicalJSON.utf8)))
+    }
+
+    public static func decode(label: String) -> RuntimeConfig? {
+        try? JSONDecoder().decode(RuntimeConfig.self, from: Data(label.utf8))
+    }
+
+    private static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+        digest.map { String(format: "%02x", $0) }.joined()
+    }
+    private func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 { Self.hex(digest) }
+}

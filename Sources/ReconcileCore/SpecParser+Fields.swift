@@ -1,0 +1,187 @@
+import Yams
+
+extension SpecParser {
+    /// Reads every optional field into `spec`, reporting problems to `reader`.
+    static func readOptional(_ fields: [String: Node], into spec: inout EnvironmentSpec, reader: inout NodeReader) {
+        if let node = fields["pull"], let value = reader.choice(node, "pull", as: PullPolicy.self) { spec.pull = value }
+        if let node = fields["container_port"], let value = reader.int(node, "container_port", in: 1...65535) {
+            spec.containerPort = value
+        }
+        if let node = fields["bind"], let value = reader.string(node, "bind") {
+            if isIPAddress(value) {
+                spec.bind = value
+            } else {
+                reader.report(node, "bind", "expected an IP address like 0.0.0.0 or 127.0.0.1, got \"\(value)\"")
+            }
+        }
+        if let node = fields["secrets"], let names = reader.stringList(node, "secrets") {
+            for (index, name) in names.enumerated() where !isVariableName(name) {
+                reader.report(node, "secrets[\(index)]", "\"\(name)\" is not a variable name (letters, digits, _)")
+            }
+            if let duplicate = names.duplicates().first {
+                reader.report(node, "secrets", "\"\(duplicate)\" is listed twice")
+            }
+            spec.secrets = names
+        }
+        if let node = fields["env"], let entries = reader.stringMap(node, "env") {
+            for entry in entries {
+                if !isVariableName(entry.key) {
+                    reader.report(entry.node, "env.\(entry.key)", "\"\(entry.key)\" is not a variable name (letters, digits, _)")
+                } else if spec.secrets.contains(entry.key) {
+                    reader.report(entry.node, "env.\(entry.key)", "is also listed in secrets; a variable is either plain or secret")
+                }
+                spec.env[entry.key] = entry.value
+            }
+        }
+        if let node = fields["secrets_file"], let value = reader.string(node, "secrets_file") { spec.secretsFile = value }
+        if let node = fields["command"], let value = reader.stringList(node, "command") {
+            if value.isEmpty { reader.report(node, "command", "must not be empty; leave it out to use the image's command") }
+            spec.command = value
+        }
+        if let node = fields["restart"], let value = reader.choice(node, "restart", as: RestartPolicy.self) {
+            spec.restart = value
+        }
+        if let node = fields["resources"], let resources = reader.fields(node, "resources", known: ["memory", "cpus"]) {
+            if let node = resources["memory"] { spec.memory = memory(node, &reader) }
+            if let node = resources["cpus"] { spec.cpus = reader.number(node, "resources.cpus", above: 0) }
+        }
+        if let node = fields["stop_timeout"], let value = reader.duration(node, "stop_timeout", allowZero: true) {
+            spec.stopTimeout = value
+        }
+        if let node = fields["docker_healthcheck"] { spec.dockerHealthcheck = dockerHealthcheck(node, &reader) }
+        if let node = fields["health"] { spec.health = health(node, &reader) }
+        if let node = fields["smoke"] { spec.smoke = smoke(node, &reader) }
+        if let node = fields["performance"] { spec.performance = performance(node, &reader) }
+        if let node = fields["backups"], let value = reader.int(node, "backups", in: 0...100) { spec.backups = value }
+        if let node = fields["approval"], let value = reader.choice(node, "approval", as: Approval.self) {
+            spec.approval = value
+        }
+    }
+
+    private static func memory(_ node: Node, _ reader: inout NodeReader) -> Int64? {
+        let minimum: Int64 = 6 << 20
+        guard case .scalar(let scalar) = node, let bytes = Quantities.bytes(scalar.string) else {
+            reader.report(node, "resources.memory", "expected a size like \"512m\" or \"1g\", got \(NodeReader.describe(node))")
+            return nil
+        }
+        guard bytes >= minimum else {
+            reader.report(node, "resources.memory", "must be at least 6m (Docker's minimum), got \"\(scalar.string)\"")
+            return nil
+        }
+        return bytes
+    }
+
+    private static func dockerHealthcheck(_ node: Node, _ reader: inout NodeReader) -> DockerHealthcheck? {
+        let path = "docker_healthcheck"
+        guard
+            let fields = reader.fields(
+                node, path, known: ["test", "interval", "timeout", "retries", "start_period"])
+        else { return nil }
+        guard let testNode = fields["test"] else {
+            reader.report(node, "\(path).test", "required, e.g. [CMD, curl, -f, http://localhost:8000/health]")
+            return nil
+        }
+        guard let test = reader.stringList(testNode, "\(path).test") else { return nil }
+        guard let kind = test.first, ["CMD", "CMD-SHELL", "NONE"].contains(kind), kind == "NONE" || test.count > 1 else {
+            reader.report(testNode, "\(path).test", "must start with CMD or CMD-SHELL followed by the command, or be [NONE]")
+            return nil
+        }
+        var check = DockerHealthcheck(test: test)
+        if let node = fields["interval"], let value = reader.duration(node, "\(path).interval") { check.interval = value }
+        if let node = fields["timeout"], let value = reader.duration(node, "\(path).timeout") { check.timeout = value }
+        if let node = fields["retries"], let value = reader.int(node, "\(path).retries", in: 0...1000) {
+            check.retries = value
+        }
+        if let node = fields["start_period"], let value = reader.duration(node, "\(path).start_period", allowZero: true) {
+            check.startPeriod = value
+        }
+        return check
+    }
+
+    private static func health(_ node: Node, _ reader: inout NodeReader) -> HealthPolicy {
+        var policy = HealthPolicy()
+        let known = ["path", "expect_status", "expect_json", "startup", "interval", "attempts", "timeout"]
+        guard let fields = reader.fields(node, "health", known: known) else { return policy }
+        if let node = fields["path"], let value = urlPath(node, "health.path", &reader) { policy.path = value }
+        if let node = fields["expect_status"], let value = reader.int(node, "health.expect_status", in: 100...599) {
+            policy.expectStatus = value
+        }
+        if let node = fields["expect_json"], let entries = reader.stringMap(node, "health.expect_json") {
+            policy.expectJSON = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        }
+        if let node = fields["startup"], let value = reader.duration(node, "health.startup", allowZero: true) {
+            policy.startup = value
+        }
+        if let node = fields["interval"], let value = reader.duration(node, "health.interval") { policy.interval = value }
+        if let node = fields["attempts"], let value = reader.int(node, "health.attempts", in: 1...1000) {
+            policy.attempts = value
+        }
+        if let node = fields["timeout"], let value = reader.duration(node, "health.timeout") { policy.timeout = value }
+        return policy
+    }
+
+    private static func smoke(_ node: Node, _ reader: inout NodeReader) -> [SmokeCheck] {
+        guard case .sequence(let sequence) = node else {
+            reader.report(node, "smoke", "expected a list of checks like [{path: /items}], got \(NodeReader.describe(node))")
+            return []
+        }
+        var checks: [SmokeCheck] = []
+        for (index, item) in sequence.enumerated() {
+            let path = "smoke[\(index)]"
+            guard let fields = reader.fields(item, path, known: ["path", "expect_status"]) else { continue }
+            guard let pathNode = fields["path"] else {
+                reader.report(item, "\(path).path", "required, e.g. path: /items")
+                continue
+            }
+            guard let value = urlPath(pathNode, "\(path).path", &reader) else { continue }
+            var check = SmokeCheck(path: value)
+            if let node = fields["expect_status"], let status = reader.int(node, "\(path).expect_status", in: 100...599) {
+                check.expectStatus = status
+            }
+            checks.append(check)
+        }
+        return checks
+    }
+
+    private static func performance(_ node: Node, _ reader: inout NodeReader) -> PerformanceCheck? {
+        guard let fields = reader.fields(node, "performance", known: ["path", "requests", "max_p95"]) else { return nil }
+        var check = PerformanceCheck()
+        if let node = fields["path"], let value = urlPath(node, "performance.path", &reader) { check.path = value }
+        if let node = fields["requests"], let value = reader.int(node, "performance.requests", in: 1...10_000) {
+            check.requests = value
+        }
+        if let node = fields["max_p95"], let value = reader.duration(node, "performance.max_p95") { check.maxP95 = value }
+        return check
+    }
+
+    private static func urlPath(_ node: Node, _ path: String, _ reader: inout NodeReader) -> String? {
+        guard let value = reader.string(node, path) else { return nil }
+        guard value.hasPrefix("/"), !value.contains(where: { $0.isWhitespace }) else {
+            reader.report(node, path, "expected a URL path starting with /, got \"\(value)\"")
+            return nil
+        }
+        return value
+    }
+
+    static func isVariableName(_ text: String) -> Bool {
+        guard let first = text.first, first == "_" || (first.isASCII && first.isLetter) else { return false }
+        return text.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
+    }
+
+    static func isIPAddress(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count == 4 {
+            return parts.allSatisfy { part in
+                !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isNumber) && Int(part).map { $0 <= 255 } == true
+            }
+        }
+        return text.contains(":") && text.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
+    }
+}
+
+extension Array where Element: Hashable {
+    func duplicates() -> [Element] {
+        var seen = Set<Element>()
+        return filter { !seen.insert($0).inserted }
+    }
+}

@@ -1,0 +1,143 @@
+import Yams
+
+/// Turns the bytes of one environment file into an `EnvironmentSpec`, or into every problem found.
+///
+/// The work is bounded: files over `maxBytes` and documents that expand (through aliases) to more
+/// than `maxNodes` nodes are refused before any value is read.
+public enum SpecParser {
+    public static let maxBytes = 1 << 20
+    public static let maxNodes = 20_000
+
+    static let topKeys = [
+        "service", "environment", "image", "pull", "port", "container_port", "bind", "env", "secrets",
+        "secrets_file", "command", "restart", "resources", "stop_timeout", "docker_healthcheck", "health",
+        "smoke", "performance", "backups", "approval",
+    ]
+
+    /// A parsed spec with the position of each field, for checks across files.
+    public struct Parsed: Sendable {
+        public var spec: EnvironmentSpec
+        /// Line and column of each field by dotted path (`port`, `health.path`).
+        public var locations: [String: SourceLocation]
+    }
+
+    /// Parses `bytes` read from `file`; `defaultEnvironment` is used when the file names none.
+    public static func parse(_ bytes: [UInt8], file: String, defaultEnvironment: String) -> Result<Parsed, ValidationFailure> {
+        func fail(_ message: String, line: Int = 1, column: Int = 1) -> Result<Parsed, ValidationFailure> {
+            .failure(ValidationFailure(issues: [ValidationIssue(file: file, line: line, column: column, field: "", message: message)]))
+        }
+        guard bytes.count <= maxBytes else {
+            return fail("file is \(bytes.count) bytes; environment files are limited to \(maxBytes) bytes")
+        }
+        if let offset = bytes.firstIndex(of: 0) {
+            return fail("not a text file (NUL byte at offset \(offset)); is this the right file?")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            return fail("not a text file (invalid UTF-8); environment files are UTF-8 YAML")
+        }
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            let (line, column, message) = describe(error)
+            return fail(message, line: line, column: column)
+        } catch {
+            return fail("cannot read YAML: \(error)")
+        }
+        guard let root, !NodeReader.isNull(root) else {
+            return fail("file is empty; an environment needs at least service, image and port")
+        }
+        guard countNodes(root, limit: maxNodes) <= maxNodes else {
+            return fail("document expands to more than \(maxNodes) values (aliases nested too deeply?); refusing to read it")
+        }
+        var reader = NodeReader(file: file)
+        let spec = read(root, reader: &reader, file: file, defaultEnvironment: defaultEnvironment)
+        if let spec, reader.issues.isEmpty {
+            let locations = reader.locations.mapValues { SourceLocation(line: $0.line, column: $0.column) }
+            return .success(Parsed(spec: spec, locations: locations))
+        }
+        return .failure(ValidationFailure(issues: reader.issues))
+    }
+
+    /// Counts nodes, stopping once `limit` is passed so that an alias bomb costs little.
+    static func countNodes(_ node: Node, limit: Int) -> Int {
+        var count = 0
+        var stack = [node]
+        while let next = stack.popLast() {
+            count += 1
+            if count > limit { return count }
+            switch next {
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    stack.append(key)
+                    stack.append(value)
+                }
+            case .sequence(let sequence): stack.append(contentsOf: sequence)
+            case .scalar, .alias: break
+            }
+        }
+        return count
+    }
+
+    static func describe(_ error: YamlError) -> (Int, Int, String) {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return (mark.line, mark.column, "invalid YAML: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
+            return (context.mark.line, context.mark.column, "duplicate key \(keys); each key may appear once")
+        case .reader(let problem, _, _, _):
+            return (1, 1, "cannot read the file: \(problem)")
+        default:
+            return (1, 1, "invalid YAML: \(error)")
+        }
+    }
+
+    private static func read(_ root: Node, reader: inout NodeReader, file: String, defaultEnvironment: String)
+        -> EnvironmentSpec?
+    {
+        guard let fields = reader.fields(root, "", known: topKeys) else { return nil }
+        func required(_ key: String) -> Node? {
+            if let node = fields[key] { return node }
+            reader.report(root, key, "required; add `\(key): …` to the file")
+            return nil
+        }
+        let service = required("service").flatMap { name($0, "service", &reader) }
+        let environment = fields["environment"].map { name($0, "environment", &reader) } ?? defaultEnvironment
+        let image = required("image").flatMap { node -> ImageReference? in
+            guard let text = reader.string(node, "image") else { return nil }
+            switch ImageReference.parse(text) {
+            case .success(let reference): return reference
+            case .failure(let error):
+                reader.report(node, "image", "\"\(text)\" is not an image reference: \(error.reason)")
+                return nil
+            }
+        }
+        let port = required("port").flatMap { reader.int($0, "port", in: 1...65535) }
+        var spec = EnvironmentSpec(
+            file: file, service: service ?? "", environment: environment ?? "",
+            image: image ?? ImageReference(repository: "", tag: nil), port: port ?? 0)
+        readOptional(fields, into: &spec, reader: &reader)
+        guard service != nil, environment != nil, image != nil, port != nil else { return nil }
+        return spec
+    }
+
+    private static func name(_ node: Node, _ path: String, _ reader: inout NodeReader) -> String? {
+        guard let text = reader.string(node, path) else { return nil }
+        let valid =
+            text.first.map { $0.isASCII && ($0.isLetter || $0.isNumber) } == true
+            && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
+        guard valid, text.count <= 100 else {
+            reader.report(node, path, "\"\(text)\" must start with a letter or digit and hold only letters, digits, _ . -")
+            return nil
+        }
+        return text
+    }
+}
+
+/// A line and column in a file, both counted from 1.
+public struct SourceLocation: Sendable, Equatable {
+    public var line: Int
+    public var column: Int
+}

@@ -1,0 +1,68 @@
+import Foundation
+import ReconcileCore
+
+/// The body of `POST /containers/create`, built from a `ContainerCreation` without any I/O.
+struct CreateContainerBody: Encodable, Equatable {
+    struct HealthcheckPart: Encodable, Equatable {
+        var Test: [String]
+        var Interval: Int64
+        var Timeout: Int64
+        var Retries: Int
+        var StartPeriod: Int64
+    }
+    struct PortBindingPart: Encodable, Equatable {
+        var HostIp: String
+        var HostPort: String
+    }
+    struct RestartPolicyPart: Encodable, Equatable {
+        var Name: String
+        var MaximumRetryCount: Int
+    }
+    struct HostConfigPart: Encodable, Equatable {
+        var PortBindings: [String: [PortBindingPart]]
+        var RestartPolicy: RestartPolicyPart
+        var Memory: Int64?
+        var NanoCpus: Int64?
+    }
+    struct Empty: Encodable, Equatable {}
+
+    var Image: String
+    var Env: [String]
+    var Cmd: [String]?
+    var Labels: [String: String]
+    var ExposedPorts: [String: Empty]
+    var StopTimeout: Int
+    var Healthcheck: HealthcheckPart?
+    var HostConfig: HostConfigPart
+
+    init(_ request: ContainerCreation) {
+        let key = "\(request.port.containerPort)/tcp"
+        Image = request.image
+        Env = request.environment.map { "\($0.0)=\($0.1)" }
+        Cmd = request.command
+        Labels = request.labels
+        ExposedPorts = [key: Empty()]
+        // Docker takes whole seconds; round a fraction up so a stop is never cut shorter than asked.
+        StopTimeout = Int((request.stopTimeout.seconds).rounded(.up))
+        Healthcheck = request.healthcheck.map {
+            HealthcheckPart(
+                Test: $0.test, Interval: Self.nanoseconds($0.interval), Timeout: Self.nanoseconds($0.timeout),
+                Retries: $0.retries, StartPeriod: Self.nanoseconds($0.startPeriod))
+        }
+        HostConfig = HostConfigPart(
+            PortBindings: [key: [PortBindingPart(HostIp: request.port.hostIP, HostPort: String(request.port.hostPort))]],
+            RestartPolicy: RestartPolicyPart(Name: request.restart.rawValue, MaximumRetryCount: 0),
+            Memory: request.memory, NanoCpus: request.cpus.map { Int64(($0 * 1e9).rounded()) })
+    }
+
+    /// Canonical JSON (sorted keys), as sent and as the golden tests compare it.
+    func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,190 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ReconcileCore
+
+extension DockerEngine {
+    public func ping() async throws {
+        let request = makeRequest(.GET, "/_ping", query: [], body: nil)
+        do {
+            let response = try await client.execute(request, timeout: .seconds(1))
+            _ = try await response.body.collect(upTo: 1 << 16)
+            guard response.status == .ok else {
+                throw EngineError.unreachable(endpoint: endpoint.description, reason: "ping answered \(response.status.code)")
+            }
+        } catch {
+            throw unreachable(error)
+        }
+    }
+
+    public func version() async throws -> EngineVersion {
+        let response = try await send(.GET, "/version", operation: "report its version", timeout: .seconds(5))
+        let version = try Self.decode(DockerDTO.Version.self, response, operation: "GET /version")
+        return EngineVersion(engine: version.Version, apiVersion: version.ApiVersion, os: version.Os ?? "", arch: version.Arch ?? "")
+    }
+
+    public func containers() async throws -> [ContainerSnapshot] {
+        let response = try await send(.GET, "/containers/json", query: [("all", "1")], operation: "list containers")
+        return try Self.decode([DockerDTO.ContainerSummary].self, response, operation: "GET /containers/json")
+            .map(\.snapshot)
+    }
+
+    public func inspectContainer(_ idOrName: String) async throws -> ContainerSnapshot? {
+        let response = try await send(
+            .GET, "/containers/\(Self.encode(idOrName))/json", operation: "inspect container \(idOrName)",
+            accept: [200, 404])
+        guard response.status == 200 else { return nil }
+        return try Self.decode(DockerDTO.ContainerInspect.self, response, operation: "inspect container").snapshot
+    }
+
+    public func inspectImage(_ reference: String) async throws -> ImageSnapshot? {
+        let response = try await send(
+            .GET, "/images/\(Self.encode(reference))/json", operation: "inspect image \(reference)", accept: [200, 404])
+        guard response.status == 200 else { return nil }
+        return try Self.decode(DockerDTO.ImageInspect.self, response, operation: "inspect image").snapshot
+    }
+
+    public func pull(_ reference: String, progress: @escaping @Sendable (String) -> Void) async throws {
+        guard case .success(let parsed) = ImageReference.parse(reference) else {
+            throw EngineError.pullFailed(reference: reference, message: "not a valid image reference")
+        }
+        var query = [("fromImage", parsed.repository)]
+        if let digest = parsed.digest { query.append(("tag", digest)) } else if let tag = parsed.tag { query.append(("tag", tag)) }
+        let request = makeRequest(.POST, "/images/create", query: query, body: nil)
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .minutes(30))
+        } catch {
+            throw unreachable(error)
+        }
+        guard response.status == .ok else {
+            let body = try await response.body.collect(upTo: 1 << 20)
+            throw EngineError.pullFailed(reference: reference, message: Self.message(in: body))
+        }
+        // A pull can fail inside a 200 answer: read every line and check each.
+        var lines = LineSplitter()
+        for try await chunk in response.body {
+            for line in lines.feed(chunk) {
+                try Self.pullLine(line, reference: reference, progress: progress)
+            }
+        }
+        if let last = lines.rest() { try Self.pullLine(last, reference: reference, progress: progress) }
+    }
+
+    static func pullLine(_ line: Data, reference: String, progress: (String) -> Void) throws {
+        guard let decoded = try? JSONDecoder().decode(DockerDTO.ProgressLine.self, from: line) else { return }
+        if let error = decoded.errorDetail?.message ?? decoded.error {
+            throw EngineError.pullFailed(reference: reference, message: error)
+        }
+        let text = [decoded.id, decoded.status, decoded.progress].compactMap { $0 }.joined(separator: " ")
+        if !text.isEmpty { progress(text) }
+    }
+
+    public func createContainer(_ request: ContainerCreation) async throws -> String {
+        let body = try CreateContainerBody(request).json()
+        let response = try await send(
+            .POST, "/containers/create", query: [("name", request.name)], body: body,
+            operation: "create container \(request.name)", accept: [201])
+        return try Self.decode(DockerDTO.Created.self, response, operation: "create container").Id
+    }
+
+    public func startContainer(_ id: String) async throws {
+        _ = try await send(.POST, "/containers/\(Self.encode(id))/start", operation: "start container \(id.prefix(12))")
+    }
+
+    public func stopContainer(_ id: String, timeout: Duration) async throws {
+        let seconds = Int(timeout.seconds.rounded(.up))
+        _ = try await send(
+            .POST, "/containers/\(Self.encode(id))/stop", query: [("t", String(seconds))],
+            operation: "stop container \(id.prefix(12))", timeout: .seconds(Int64(seconds) + 30))
+    }
+
+    public func renameContainer(_ id: String, to name: String) async throws {
+        _ = try await send(
+            .POST, "/containers/\(Self.encode(id))/rename", query: [("name", name)],
+            operation: "rename container \(id.prefix(12)) to \(name)")
+    }
+
+    public func removeContainer(_ id: String, force: Bool) async throws {
+        _ = try await send(
+            .DELETE, "/containers/\(Self.encode(id))", query: [("force", force ? "1" : "0")],
+            operation: "remove container \(id.prefix(12))", accept: [200, 204, 404])
+    }
+
+    public func logs(_ id: String, tail: Int) async throws -> String {
+        let response = try await send(
+            .GET, "/containers/\(Self.encode(id))/logs",
+            query: [("stdout", "1"), ("stderr", "1"), ("tail", String(tail))], operation: "read logs of \(id.prefix(12))")
+        return Self.demultiplex(response.body)
+    }
+
+    /// Joins Docker's multiplexed log stream (8-byte frame headers) into text; a TTY stream is returned as is.
+    static func demultiplex(_ buffer: ByteBuffer) -> String {
+        var buffer = buffer
+        var output = Data()
+        while buffer.readableBytes >= 8, let header = buffer.getBytes(at: buffer.readerIndex, length: 8),
+            [0, 1, 2].contains(header[0]), header[1] == 0, header[2] == 0, header[3] == 0
+        {
+            let size = Int(header[4]) << 24 | Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
+            guard buffer.readableBytes >= 8 + size else { break }
+            buffer.moveReaderIndex(forwardBy: 8)
+            if let bytes = buffer.readBytes(length: size) { output.append(contentsOf: bytes) }
+        }
+        output.append(contentsOf: buffer.readableBytesView)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    public func events() -> AsyncThrowingStream<EngineEvent, Error> {
+        let filters = #"{"type":["container"],"event":["create","start","die","stop","destroy","rename","health_status"]}"#
+        let request = makeRequest(.GET, "/events", query: [("filters", filters)], body: nil)
+        let client = self.client
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let response = try await client.execute(request, timeout: .hours(24 * 365))
+                    var lines = LineSplitter()
+                    for try await chunk in response.body {
+                        for line in lines.feed(chunk) {
+                            if let event = Self.event(from: line) { continuation.yield(event) }
+                        }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: Task.isCancelled ? nil : self.unreachable(error))
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    static func event(from line: Data) -> EngineEvent? {
+        guard let decoded = try? JSONDecoder().decode(DockerDTO.Event.self, from: line), decoded.kind == "container",
+            let action = decoded.Action, let id = decoded.Actor?.ID
+        else { return nil }
+        let time = decoded.timeNano.map { Date(timeIntervalSince1970: Double($0) / 1e9) }
+            ?? Date(timeIntervalSince1970: Double(decoded.time ?? 0))
+        return EngineEvent(action: action, containerID: id, name: decoded.Actor?.Attributes?["name"], time: time)
+    }
+}
+
+/// Splits a stream of byte chunks into newline-terminated lines.
+struct LineSplitter {
+    private var pending = Data()
+
+    mutating func feed(_ chunk: ByteBuffer) -> [Data] {
+        pending.append(contentsOf: chunk.readableBytesView)
+        var lines: [Data] = []
+        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = pending[pending.startIndex..<newline]
+            if !line.isEmpty { lines.append(Data(line)) }
+            pending = Data(pending[pending.index(after: newline)...])
+        }
+        return lines
+    }
+
+    mutating func rest() -> Data? {
+        defer { pending = Data() }
+        return pending.isEmpty ? nil : pending
+    }
+}

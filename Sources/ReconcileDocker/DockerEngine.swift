@@ -1,0 +1,162 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import ReconcileCore
+
+/// The Docker Engine API over a unix socket or TCP (optionally TLS), with the API version
+/// negotiated at connect time. Call `shutdown()` when done.
+public final class DockerEngine: ContainerEngine {
+    /// The oldest API reconcile speaks (Docker 20.10) and the newest it asks for.
+    public static let minimumAPI = "1.41"
+    public static let maximumAPI = "1.47"
+
+    public let endpoint: DockerEndpoint
+    public let apiVersion: String
+    let client: HTTPClient
+
+    /// Connects to the engine: fails within about a second when nothing answers, then negotiates the API version.
+    public static func connect(_ endpoint: DockerEndpoint) async throws -> DockerEngine {
+        let client = try makeClient(endpoint)
+        do {
+            let probe = DockerEngine(endpoint: endpoint, client: client, apiVersion: nil)
+            try await probe.ping()
+            let version = try await probe.version()
+            guard compare(version.apiVersion, minimumAPI) >= 0 else {
+                throw EngineError.unsupportedAPI(version: version.apiVersion, minimum: minimumAPI)
+            }
+            let chosen = compare(version.apiVersion, maximumAPI) <= 0 ? version.apiVersion : maximumAPI
+            return DockerEngine(endpoint: endpoint, client: client, apiVersion: chosen)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    private init(endpoint: DockerEndpoint, client: HTTPClient, apiVersion: String?) {
+        self.endpoint = endpoint
+        self.client = client
+        self.apiVersion = apiVersion ?? ""
+    }
+
+    /// Closes the connections. The engine must not be used afterwards.
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    private static func makeClient(_ endpoint: DockerEndpoint) throws -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(1), read: nil)
+        configuration.decompression = .disabled
+        if let files = endpoint.tls {
+            do {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.trustRoots = .file(files.ca)
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(files.cert).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: files.key, format: .pem))
+                configuration.tlsConfiguration = tls
+            } catch {
+                throw EngineError.unreachable(
+                    endpoint: endpoint.description,
+                    reason: "cannot load TLS files from \((files.cert as NSString).deletingLastPathComponent): \(error)")
+            }
+        }
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
+    // MARK: - Requests
+
+    struct Response {
+        var status: Int
+        var body: ByteBuffer
+
+        var data: Data { Data(body.readableBytesView) }
+    }
+
+    /// Sends one request and collects the answer; statuses in `accept` are returned, others thrown.
+    func send(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil,
+        operation: String, accept: Set<Int> = [200, 201, 204, 304], timeout: TimeAmount = .seconds(60)
+    ) async throws -> Response {
+        let request = makeRequest(method, path, query: query, body: body)
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: timeout)
+        } catch {
+            throw unreachable(error)
+        }
+        let collected = try await response.body.collect(upTo: 64 << 20)
+        let status = Int(response.status.code)
+        guard accept.contains(status) else {
+            throw EngineError.api(status: status, message: Self.message(in: collected), operation: operation)
+        }
+        return Response(status: status, body: collected)
+    }
+
+    func makeRequest(_ method: HTTPMethod, _ path: String, query: [(String, String)], body: Data?) -> HTTPClientRequest {
+        let prefix = apiVersion.isEmpty ? "" : "/v\(apiVersion)"
+        var pathAndQuery = prefix + path
+        if !query.isEmpty {
+            pathAndQuery += "?" + query.map { "\($0.0)=\(Self.encode($0.1))" }.joined(separator: "&")
+        }
+        var request = HTTPClientRequest(url: endpoint.url(pathAndQuery))
+        request.method = method
+        request.headers.add(name: "Host", value: "docker")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        return request
+    }
+
+    func unreachable(_ error: Error) -> Error {
+        if error is EngineError { return error }
+        var reason = "\(error)"
+        if case .unix(let path) = endpoint.transport, !FileManager.default.fileExists(atPath: path) {
+            reason = "no socket at \(path)"
+        } else if let clientError = error as? HTTPClientError, clientError == .deadlineExceeded {
+            reason = "no answer in time"
+        } else if let clientError = error as? HTTPClientError, clientError == .connectTimeout {
+            reason = "connection timed out"
+        } else if reason.contains("connectionRefused") || reason.contains("Connection refused") {
+            reason = "connection refused"
+        } else if reason.contains("Permission denied") || reason.contains("EACCES") {
+            reason = "permission denied; run as root or join the docker group"
+        }
+        return EngineError.unreachable(endpoint: endpoint.description, reason: reason)
+    }
+
+    static func message(in body: ByteBuffer) -> String {
+        struct Message: Decodable { var message: String }
+        let data = Data(body.readableBytesView)
+        if let decoded = try? JSONDecoder().decode(Message.self, from: data) { return decoded.message }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? "no details" : String(text.prefix(300))
+    }
+
+    static func encode(_ value: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ response: Response, operation: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: response.data)
+        } catch {
+            throw EngineError.malformedResponse(operation: operation, detail: "\(error)")
+        }
+    }
+
+    /// Compares dotted version numbers: negative, zero or positive.
+    static func compare(_ lhs: String, _ rhs: String) -> Int {
+        let left = lhs.split(separator: ".").map { Int($0) ?? 0 }
+        let right = rhs.split(separator: ".").map { Int($0) ?? 0 }
+        for index in 0..<max(left.count, right.count) {
+            let (a, b) = (index < left.count ? left[index] : 0, index < right.count ? right[index] : 0)
+            if a != b { return a < b ? -1 : 1 }
+        }
+        return 0
+    }
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Makes sure a Docker engine answers on this machine: installs Debian's docker.io and
+# busybox-static when they are missing, starts dockerd in the background when the
+# socket does not answer, and waits for it. Safe to run again.
+set -euo pipefail
+
+log() { printf 'ensure-engine: %s\n' "$*" >&2; }
+
+need_install=()
+command -v dockerd >/dev/null 2>&1 || need_install+=(docker.io)
+[ -x /bin/busybox ] || command -v busybox >/dev/null 2>&1 || need_install+=(busybox-static)
+command -v socat >/dev/null 2>&1 || need_install+=(socat)
+command -v openssl >/dev/null 2>&1 || need_install+=(openssl)
+if [ ${#need_install[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        log "missing ${need_install[*]}; run as root or install them with apt-get"
+        exit 1
+    fi
+    log "installing ${need_install[*]} from Debian"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_install[@]}" >/dev/null
+fi
+
+if docker version >/dev/null 2>&1; then
+    exit 0
+fi
+
+if [ -n "${DOCKER_HOST:-}" ] && [ "${DOCKER_HOST#unix://}" = "$DOCKER_HOST" ]; then
+    log "DOCKER_HOST=$DOCKER_HOST does not answer and is not a local socket; start that engine first"
+    exit 1
+fi
+
+log "no engine answers; starting dockerd (log: /tmp/reconcile-dockerd.log)"
+nohup dockerd >/tmp/reconcile-dockerd.log 2>&1 &
+for _ in $(seq 1 60); do
+    if docker version >/dev/null 2>&1; then
+        log "dockerd is up ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
+        exit 0
+    fi
+    sleep 0.5
+done
+log "dockerd did not answer within 30 s; last lines of its log:"
+tail -n 20 /tmp/reconcile-dockerd.log >&2 || true
+exit 1

@@ -81,7 +81,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ReconcileCoreTests",
-            dependencies: ["ReconcileCore", "ReconcileTestSupport"],
+            dependencies: ["ReconcileCore", "ReconcileTestSupport"]
+        ),
+        .testTarget(
+            name: "ReconcileDockerTests",
+            dependencies: ["ReconcileDocker", "ReconcileCore", "ReconcileTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

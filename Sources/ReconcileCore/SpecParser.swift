@@ -140,4 +140,9 @@ public enum SpecParser {
 public struct SourceLocation: Sendable, Equatable {
     public var line: Int
     public var column: Int
+
+    public init(line: Int, column: Int) {
+        self.line = line
+        self.column = column
+    }
 }

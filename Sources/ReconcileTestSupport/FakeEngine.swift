@@ -1,0 +1,145 @@
+import Foundation
+import ReconcileCore
+
+/// An in-memory container engine: containers and images in dictionaries, every call recorded,
+/// failures injectable per operation. Behaves like dockerd where reconcile depends on it
+/// (name clashes, 404s, port bindings only while running).
+public actor FakeEngine: ContainerEngine {
+    public private(set) var calls: [String] = []
+    private var containersByID: [String: ContainerSnapshot] = [:]
+    private var order: [String] = []
+    private var images: [String: ImageSnapshot]
+    private var failures: [String: EngineError] = [:]
+    private var nextID = 1
+    private var logsByID: [String: String] = [:]
+
+    public init(containers: [ContainerSnapshot] = [], images: [String: ImageSnapshot] = [:]) {
+        self.images = images
+        for container in containers {
+            containersByID[container.id] = container
+            order.append(container.id)
+        }
+    }
+
+    /// Makes the named operation (`ping`, `containers`, `create`, `start`, …) throw `error` from now on.
+    public func fail(_ operation: String, with error: EngineError) { failures[operation] = error }
+
+    public func addImage(_ reference: String, _ image: ImageSnapshot) { images[reference] = image }
+
+    public func container(named name: String) -> ContainerSnapshot? {
+        containersByID.values.first { $0.name == name }
+    }
+
+    /// Calls that would change the engine (create, start, stop, rename, remove, pull).
+    public var mutatingCalls: [String] {
+        calls.filter { call in ["create", "start", "stop", "rename", "remove", "pull"].contains { call.hasPrefix($0) } }
+    }
+
+    private func record(_ call: String, _ operation: String) throws {
+        calls.append(call)
+        if let error = failures[operation] { throw error }
+    }
+
+    public func ping() async throws { try record("ping", "ping") }
+
+    public func version() async throws -> EngineVersion {
+        try record("version", "version")
+        return EngineVersion(engine: "fake", apiVersion: "1.41", os: "linux", arch: "amd64")
+    }
+
+    public func containers() async throws -> [ContainerSnapshot] {
+        try record("containers", "containers")
+        return order.compactMap { containersByID[$0] }.map { container in
+            var listed = container
+            if listed.state != .running { listed.ports = [] }
+            return listed
+        }
+    }
+
+    public func inspectContainer(_ idOrName: String) async throws -> ContainerSnapshot? {
+        try record("inspect \(idOrName)", "inspect")
+        return find(idOrName)
+    }
+
+    public func inspectImage(_ reference: String) async throws -> ImageSnapshot? {
+        try record("inspectImage \(reference)", "inspectImage")
+        return images[reference] ?? images.values.first { $0.id == reference }
+    }
+
+    public func pull(_ reference: String, progress: @escaping @Sendable (String) -> Void) async throws {
+        try record("pull \(reference)", "pull")
+        progress("Pulling \(reference)")
+        if images[reference] == nil { images[reference] = ImageSnapshot(id: "sha256:pulled-\(reference)") }
+    }
+
+    public func createContainer(_ request: ContainerCreation) async throws -> String {
+        try record("create \(request.name)", "create")
+        guard find(request.name) == nil else {
+            throw EngineError.api(status: 409, message: "Conflict. The container name \"/\(request.name)\" is already in use", operation: "create container \(request.name)")
+        }
+        guard let image = images[request.image] else {
+            throw EngineError.api(status: 404, message: "No such image: \(request.image)", operation: "create container \(request.name)")
+        }
+        let id = String(format: "%064x", nextID)
+        nextID += 1
+        containersByID[id] = ContainerSnapshot(
+            id: id, name: request.name, image: request.image, imageID: image.id, state: .created, labels: request.labels,
+            created: Date(), ports: [request.port])
+        order.append(id)
+        return id
+    }
+
+    public func startContainer(_ id: String) async throws {
+        try record("start \(id.prefix(12))", "start")
+        try update(id) {
+            $0.state = .running
+            $0.startedAt = Date()
+        }
+    }
+
+    public func stopContainer(_ id: String, timeout: Duration) async throws {
+        try record("stop \(id.prefix(12))", "stop")
+        try update(id) {
+            $0.state = .exited
+            $0.exitCode = 0
+        }
+    }
+
+    public func renameContainer(_ id: String, to name: String) async throws {
+        try record("rename \(id.prefix(12)) \(name)", "rename")
+        if let holder = find(name), holder.id != find(id)?.id {
+            throw EngineError.api(status: 409, message: "name \(name) is in use", operation: "rename container")
+        }
+        try update(id) { $0.name = name }
+    }
+
+    public func removeContainer(_ id: String, force: Bool) async throws {
+        try record("remove \(id.prefix(12))", "remove")
+        guard let container = find(id) else { return }
+        containersByID[container.id] = nil
+        order.removeAll { $0 == container.id }
+    }
+
+    public func logs(_ id: String, tail: Int) async throws -> String {
+        try record("logs \(id.prefix(12))", "logs")
+        return logsByID[id] ?? ""
+    }
+
+    public nonisolated func events() -> AsyncThrowingStream<EngineEvent, Error> {
+        AsyncThrowingStream { $0.finish() }
+    }
+
+    public func shutdown() async { calls.append("shutdown") }
+
+    private func find(_ idOrName: String) -> ContainerSnapshot? {
+        containersByID[idOrName] ?? containersByID.values.first { $0.name == idOrName || $0.id.hasPrefix(idOrName) }
+    }
+
+    private func update(_ idOrName: String, _ change: (inout ContainerSnapshot) -> Void) throws {
+        guard var container = find(idOrName) else {
+            throw EngineError.api(status: 404, message: "No such container: \(idOrName)", operation: "update")
+        }
+        change(&container)
+        containersByID[container.id] = container
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+import ReconcileCore
+import Testing
+
+private func parse(_ yaml: String, file: String = "staging.yml") -> Result<SpecParser.Parsed, ValidationFailure> {
+    SpecParser.parse(Array(yaml.utf8), file: file, defaultEnvironment: "staging")
+}
+
+private func issues(_ yaml: String) -> [String] {
+    switch parse(yaml) {
+    case .success: return []
+    case .failure(let failure): return failure.issues.map(\.description)
+    }
+}
+
+private let minimal = """
+    service: devops-fastapi
+    image: acme/devops-fastapi:latest
+    port: 8001
+
+    """
+
+struct SpecParserTests {
+    @Test func minimalFileGetsTheSeedDefaults() throws {
+        let spec = try parse(minimal).get().spec
+        #expect(spec.environment == "staging")
+        #expect(spec.containerName == "devops-fastapi-staging")
+        #expect(spec.image == ImageReference(repository: "acme/devops-fastapi", tag: "latest"))
+        #expect(spec.pull == .missing)
+        #expect(spec.containerPort == 8000)
+        #expect(spec.health.attempts == 10)
+        #expect(spec.health.interval == .seconds(5))
+        #expect(spec.health.startup == .seconds(15))
+        #expect(spec.health.budget == .seconds(65))
+        #expect(spec.backups == 3)
+        #expect(spec.approval == .none)
+        #expect(spec.restart == .unlessStopped)
+    }
+
+    @Test func everyKeyIsRead() throws {
+        let yaml = """
+            service: api
+            environment: production
+            image: registry:5000/team/api@sha256:\(String(repeating: "a", count: 64))
+            pull: always
+            port: 8000
+            container_port: 9000
+            bind: 127.0.0.1
+            env: {LOG_LEVEL: info, WORKERS: 4, DEBUG: false}
+            secrets: [API_TOKEN, DB_PASSWORD]
+            secrets_file: /etc/reconcile/production.env
+            command: [uvicorn, app:main, --port, "9000"]
+            restart: "no"
+            resources: {memory: 1g, cpus: 1.5}
+            stop_timeout: 1m30s
+            docker_healthcheck:
+              test: [CMD, curl, -f, http://localhost:9000/health]
+              interval: 30s
+              timeout: 10s
+              retries: 3
+              start_period: 5s
+            health:
+              path: /healthz
+              expect_status: 204
+              expect_json: {status: healthy}
+              startup: 0s
+              interval: 500ms
+              attempts: 15
+              timeout: 1s
+            smoke:
+              - path: /items
+              - {path: /, expect_status: 301}
+            performance: {path: /health, requests: 50, max_p95: 250ms}
+            backups: 5
+            approval: required
+
+            """
+        let parsed = try parse(yaml).get()
+        let spec = parsed.spec
+        #expect(spec.environment == "production")
+        #expect(spec.image.digest == "sha256:" + String(repeating: "a", count: 64))
+        #expect(spec.image.repository == "registry:5000/team/api")
+        #expect(spec.pull == .always)
+        #expect(spec.bind == "127.0.0.1")
+        #expect(spec.env == ["LOG_LEVEL": "info", "WORKERS": "4", "DEBUG": "false"])
+        #expect(spec.secrets == ["API_TOKEN", "DB_PASSWORD"])
+        #expect(spec.command == ["uvicorn", "app:main", "--port", "9000"])
+        #expect(spec.restart == .no)
+        #expect(spec.memory == 1 << 30)
+        #expect(spec.cpus == 1.5)
+        #expect(spec.stopTimeout == .seconds(90))
+        #expect(spec.dockerHealthcheck?.retries == 3)
+        #expect(spec.health.path == "/healthz")
+        #expect(spec.health.expectJSON == ["status": "healthy"])
+        #expect(spec.health.interval == .milliseconds(500))
+        #expect(spec.smoke == [SmokeCheck(path: "/items"), SmokeCheck(path: "/", expectStatus: 301)])
+        #expect(spec.performance?.maxP95 == .milliseconds(250))
+        #expect(spec.backups == 5)
+        #expect(spec.approval == .required)
+        #expect(parsed.locations["port"] == SourceLocation(line: 5, column: 7))
+    }
+
+    struct BadInput: CustomTestStringConvertible, Sendable {
+        var name: String
+        var yaml: String
+        var expected: [String]
+        var testDescription: String { name }
+    }
+
+    static let badInputs: [BadInput] = [
+        BadInput(
+            name: "unknown key with a suggestion", yaml: minimal + "helth: {path: /health}\n",
+            expected: [#"staging.yml:4:1: helth: unknown key "helth"; did you mean "health"?"#]),
+        BadInput(
+            name: "unknown nested key", yaml: minimal + "health: {paht: /x}\n",
+            expected: [#"staging.yml:4:10: health.paht: unknown key "paht"; did you mean "path"?"#]),
+        BadInput(
+            name: "unknown key without a close match", yaml: minimal + "zzzzzz: 1\n",
+            expected: [
+                #"staging.yml:4:1: zzzzzz: unknown key "zzzzzz"; expected one of: approval, backups, bind, command, container_port, docker_healthcheck, env, environment, health, image, performance, port, pull, resources, restart, secrets, secrets_file, service, smoke, stop_timeout"#
+            ]),
+        BadInput(
+            name: "port as text", yaml: "service: a\nimage: b\nport: eighty\n",
+            expected: [#"staging.yml:3:7: port: expected a whole number, got "eighty""#]),
+        BadInput(
+            name: "port out of range", yaml: "service: a\nimage: b\nport: 70000\n",
+            expected: ["staging.yml:3:7: port: must be between 1 and 65535, got 70000"]),
+        BadInput(
+            name: "bad duration", yaml: minimal + "health:\n  interval: five\n",
+            expected: [#"staging.yml:5:13: health.interval: expected a duration like "5s" or "500ms", got "five""#]),
+        BadInput(
+            name: "bare number is not a duration", yaml: minimal + "stop_timeout: 10\n",
+            expected: [#"staging.yml:4:15: stop_timeout: expected a duration like "5s" or "500ms", got "10""#]),
+        BadInput(
+            name: "bad size", yaml: minimal + "resources: {memory: lots}\n",
+            expected: [#"staging.yml:4:21: resources.memory: expected a size like "512m" or "1g", got "lots""#]),
+        BadInput(
+            name: "memory under Docker's minimum", yaml: minimal + "resources: {memory: 1m}\n",
+            expected: [#"staging.yml:4:21: resources.memory: must be at least 6m (Docker's minimum), got "1m""#]),
+        BadInput(
+            name: "cpus must be positive", yaml: minimal + "resources: {cpus: 0}\n",
+            expected: ["staging.yml:4:19: resources.cpus: must be greater than 0, got 0"]),
+        BadInput(
+            name: "required keys missing, all reported", yaml: "environment: staging\n",
+            expected: [
+                "staging.yml:1:1: service: required; add `service: …` to the file",
+                "staging.yml:1:1: image: required; add `image: …` to the file",
+                "staging.yml:1:1: port: required; add `port: …` to the file",
+            ]),
+        BadInput(
+            name: "several problems in one file", yaml: "service: a\nimage: b\nport: 0\npull: sometimes\nbackups: -1\n",
+            expected: [
+                "staging.yml:3:7: port: must be between 1 and 65535, got 0",
+                #"staging.yml:4:7: pull: expected one of always | missing | never, got "sometimes""#,
+                "staging.yml:5:10: backups: must be between 0 and 100, got -1",
+            ]),
+        BadInput(
+            name: "enum with a suggestion", yaml: minimal + "restart: unless-stoped\n",
+            expected: [
+                #"staging.yml:4:10: restart: expected one of no | always | unless-stopped | on-failure, got "unless-stoped"; did you mean "unless-stopped"?"#
+            ]),
+        BadInput(
+            name: "image with uppercase repository", yaml: "service: a\nimage: Acme/App:v1\nport: 1\n",
+            expected: [
+                #"staging.yml:2:8: image: "Acme/App:v1" is not an image reference: repository "Acme/App" must be lowercase letters, digits, . _ - and /"#
+            ]),
+        BadInput(
+            name: "short digest", yaml: "service: a\nimage: a@sha256:abc\nport: 1\n",
+            expected: [
+                #"staging.yml:2:8: image: "a@sha256:abc" is not an image reference: digest must be sha256: followed by 64 lowercase hex digits"#
+            ]),
+        BadInput(
+            name: "service name Docker would refuse", yaml: "service: my app\nimage: a\nport: 1\n",
+            expected: [#"staging.yml:1:10: service: "my app" must start with a letter or digit and hold only letters, digits, _ . -"#]),
+        BadInput(
+            name: "smoke item without a path", yaml: minimal + "smoke:\n  - path: /items\n  - expect_status: 200\n",
+            expected: ["staging.yml:6:5: smoke[1].path: required, e.g. path: /items"]),
+        BadInput(
+            name: "health path without slash", yaml: minimal + "health: {path: health}\n",
+            expected: [#"staging.yml:4:16: health.path: expected a URL path starting with /, got "health""#]),
+        BadInput(
+            name: "env variable also secret", yaml: minimal + "env: {TOKEN: x}\nsecrets: [TOKEN]\n",
+            expected: ["staging.yml:4:7: env.TOKEN: is also listed in secrets; a variable is either plain or secret"]),
+        BadInput(
+            name: "secrets is a list", yaml: minimal + "secrets: TOKEN\n",
+            expected: [#"staging.yml:4:10: secrets: expected a list like ["a", "b"], got "TOKEN""#]),
+        BadInput(
+            name: "env value that is a mapping", yaml: minimal + "env: {A: {b: c}}\n",
+            expected: ["staging.yml:4:10: env.A: expected a text, number or boolean value, got a mapping"]),
+        BadInput(
+            name: "docker healthcheck test form", yaml: minimal + "docker_healthcheck: {test: [curl, x]}\n",
+            expected: [
+                "staging.yml:4:28: docker_healthcheck.test: must start with CMD or CMD-SHELL followed by the command, or be [NONE]"
+            ]),
+        BadInput(
+            name: "bind must be an address", yaml: minimal + "bind: localhost\n",
+            expected: [#"staging.yml:4:7: bind: expected an IP address like 0.0.0.0 or 127.0.0.1, got "localhost""#]),
+        BadInput(
+            name: "top level is a list", yaml: "- a\n- b\n",
+            expected: ["staging.yml:1:1: expected a mapping of service, environment, image, …, got a list"]),
+        BadInput(
+            name: "empty file", yaml: "",
+            expected: ["staging.yml:1:1: file is empty; an environment needs at least service, image and port"]),
+        BadInput(
+            name: "only comments", yaml: "# nothing here\n",
+            expected: ["staging.yml:1:1: file is empty; an environment needs at least service, image and port"]),
+        BadInput(
+            name: "YAML syntax error", yaml: "service: a\nimage: [b\nport: 1\n",
+            expected: ["staging.yml:3:5: invalid YAML: did not find expected ',' or ']'"]),
+        BadInput(
+            name: "duplicate key", yaml: "service: a\nimage: b\nport: 1\nport: 2\n",
+            expected: [#"staging.yml:3:1: duplicate key "port"; each key may appear once"#]),
+    ]
+
+    @Test(arguments: badInputs)
+    func badInputIsReportedExactly(_ input: BadInput) {
+        #expect(issues(input.yaml) == input.expected)
+    }
+
+    @Test func binaryFileIsRefused() {
+        let result = SpecParser.parse([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2], file: "reconcile", defaultEnvironment: "x")
+        guard case .failure(let failure) = result else {
+            Issue.record("binary content was accepted")
+            return
+        }
+        #expect(failure.description == "reconcile:1:1: not a text file (NUL byte at offset 4); is this the right file?")
+    }
+
+    @Test func invalidUTF8IsRefused() {
+        let result = SpecParser.parse([0x73, 0xff, 0xfe], file: "x.yml", defaultEnvironment: "x")
+        guard case .failure(let failure) = result else {
+            Issue.record("invalid UTF-8 was accepted")
+            return
+        }
+        #expect(failure.description == "x.yml:1:1: not a text file (invalid UTF-8); environment files are UTF-8 YAML")
+    }
+
+    @Test func oversizedFileIsRefusedWithoutParsing() {
+        let bytes = [UInt8](repeating: 0x20, count: SpecParser.maxBytes + 1)
+        guard case .failure(let failure) = SpecParser.parse(bytes, file: "big.yml", defaultEnvironment: "x") else {
+            Issue.record("oversized file was accepted")
+            return
+        }
+        #expect(failure.issues.first?.message.contains("limited to 1048576 bytes") == true)
+    }
+
+    @Test func aliasBombIsRefusedQuickly() {
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 {
+            let previous = "*a\(level - 1)"
+            yaml += "a\(level): &a\(level) [\(Array(repeating: previous, count: 10).joined(separator: ", "))]\n"
+        }
+        yaml += "service: a\nimage: b\nport: 1\n"
+        let start = ContinuousClock.now
+        let result = issues(yaml)
+        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(
+            result == [
+                "staging.yml:1:1: document expands to more than 20000 values (aliases nested too deeply?); refusing to read it"
+            ])
+    }
+
+    @Test func bareNoIsTheRestartPolicyNotFalse() throws {
+        #expect(try parse(minimal + "restart: no\n").get().spec.restart == .no)
+    }
+
+    @Test func issueDescriptionWithoutField() {
+        let issue = ValidationIssue(file: "f.yml", line: 2, column: 3, field: "", message: "broken")
+        #expect(issue.description == "f.yml:2:3: broken")
+    }
+}

@@ -7,7 +7,9 @@ import PackageDescription
 let buildCommit: String = {
     if let commit = ProcessInfo.processInfo.environment["RECONCILE_COMMIT"], !commit.isEmpty { return commit }
     let git = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(".git")
-    guard let head = try? String(contentsOf: git.appendingPathComponent("HEAD"), encoding: .utf8) else { return "unknown" }
+    guard let head = try? String(contentsOf: git.appendingPathComponent("HEAD"), encoding: .utf8) else {
+        return "unknown"
+    }
     let trimmed = head.trimmingCharacters(in: .whitespacesAndNewlines)
     guard trimmed.hasPrefix("ref: ") else { return String(trimmed.prefix(12)) }
     let ref = String(trimmed.dropFirst(5))
@@ -77,7 +79,7 @@ let package = Package(
         ),
         .target(
             name: "ReconcileTestSupport",
-            dependencies: ["ReconcileCore"]
+            dependencies: ["ReconcileCore", "ReconcileCLI"]
         ),
         .testTarget(
             name: "ReconcileCoreTests",
@@ -85,7 +87,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ReconcileDockerTests",
-            dependencies: ["ReconcileDocker", "ReconcileCore", "ReconcileTestSupport"],
+            dependencies: [
+                "ReconcileDocker", "ReconcileCore", "ReconcileTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -48,7 +48,8 @@ public struct CommandContext: Sendable {
 
     public init(
         environment: [String: String], output: any TextOutput, errors: any TextOutput,
-        connect: @escaping @Sendable () async throws -> any ContainerEngine, now: @escaping @Sendable () -> Date = { Date() }
+        connect: @escaping @Sendable () async throws -> any ContainerEngine,
+        now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.environment = environment
         self.output = output

@@ -11,7 +11,8 @@ extension Reconcile {
     /// `reconcile diff`: what apply would change, per environment; changes nothing.
     struct Diff: ContextCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show what apply would change on the engine, per environment (exit 0 in sync, 2 changes pending).")
+            abstract: "Show what apply would change on the engine, per environment (exit 0 in sync, 2 changes pending)."
+        )
 
         @OptionGroup var paths: PathArguments
 

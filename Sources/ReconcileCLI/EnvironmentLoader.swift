@@ -39,7 +39,8 @@ enum EnvironmentLoader {
         var issues: [ValidationIssue] = []
         for file in try files(paths) {
             guard let data = FileManager.default.contents(atPath: file) else {
-                issues.append(ValidationIssue(file: file, line: 1, column: 1, field: "", message: "cannot read the file"))
+                issues.append(
+                    ValidationIssue(file: file, line: 1, column: 1, field: "", message: "cannot read the file"))
                 continue
             }
             let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent

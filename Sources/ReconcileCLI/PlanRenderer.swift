@@ -33,7 +33,9 @@ struct PlanRenderer {
             for conflict in plan.conflicts { lines.append("! conflict: \(conflict)") }
             lines.append("```")
             for warning in plan.warnings { lines.append("> ⚠️ \(warning)") }
-            if plan.approvalRequired && plan.hasChanges { lines.append("> 🔒 approval required: apply needs `--approve`") }
+            if plan.approvalRequired && plan.hasChanges {
+                lines.append("> 🔒 approval required: apply needs `--approve`")
+            }
         }
         lines += ["", summary()]
         return lines.joined(separator: "\n") + "\n"

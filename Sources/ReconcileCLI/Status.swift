@@ -92,7 +92,9 @@ struct StatusRenderer {
     }
 
     func table() -> String {
-        let header = ["ENVIRONMENT", "CONTAINER", "STATE", "HEALTH", "IMAGE", "DIGEST", "UPTIME", "REVISION", "BACKUPS"]
+        let header = [
+            "ENVIRONMENT", "CONTAINER", "STATE", "HEALTH", "IMAGE", "DIGEST", "UPTIME", "REVISION", "BACKUPS",
+        ]
         let body = rows().map { row in
             [
                 row.environment, row.container, row.state, row.health ?? "-", row.image ?? "-",

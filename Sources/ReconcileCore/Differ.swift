@@ -56,7 +56,9 @@ public enum Differ {
                 changes = FieldChange.between(stored, desiredConfig)
             }
             if changes.isEmpty {
-                changes = [FieldChange(field: "config", old: "created by an older reconcile", new: "as in \(spec.file)")]
+                changes = [
+                    FieldChange(field: "config", old: "created by an older reconcile", new: "as in \(spec.file)")
+                ]
             }
         } else if let stored = current.labels[Labels.config].flatMap(RuntimeConfig.decode(label:)) {
             changes = FieldChange.secretChanges(stored, desiredConfig)
@@ -75,7 +77,9 @@ public enum Differ {
             plan.changes = changes
         } else if current.state != .running {
             plan.action = .start
-            plan.changes = [FieldChange(field: "state", old: current.state.rawValue, new: ContainerState.running.rawValue)]
+            plan.changes = [
+                FieldChange(field: "state", old: current.state.rawValue, new: ContainerState.running.rawValue)
+            ]
         }
         plan.warnings = warnings(desired, host: host)
         plan.prune = prune(mine, spec: spec, current: current, replacing: plan.action == .replace)
@@ -116,7 +120,8 @@ public enum Differ {
         if !missing.isEmpty {
             warnings.append(
                 "secret\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) not available here "
-                    + "(set in the environment or secrets_file); diff cannot tell if \(missing.count == 1 ? "its value" : "their values") changed, and apply will refuse without \(missing.count == 1 ? "it" : "them")")
+                    + "(set in the environment or secrets_file); diff cannot tell if \(missing.count == 1 ? "its value" : "their values") changed, and apply will refuse without \(missing.count == 1 ? "it" : "them")"
+            )
         }
         let spec = desired.spec
         if host.images[spec.image.description] == nil {

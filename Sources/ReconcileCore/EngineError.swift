@@ -14,7 +14,8 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unreachable(let endpoint, let reason):
-            return "cannot reach the Docker engine at \(endpoint) (\(reason)); is dockerd running, or is DOCKER_HOST set?"
+            return
+                "cannot reach the Docker engine at \(endpoint) (\(reason)); is dockerd running, or is DOCKER_HOST set?"
         case .unsupportedAPI(let version, let minimum):
             return "the Docker engine speaks API \(version), reconcile needs \(minimum) or newer; upgrade Docker"
         case .api(let status, let message, let operation):

@@ -10,7 +10,8 @@ public struct EnvironmentStatus: Sendable, Equatable {
     /// Backups, newest first.
     public var backups: [ContainerSnapshot]
 
-    public init(spec: EnvironmentSpec, active: ContainerSnapshot?, image: ImageSnapshot?, backups: [ContainerSnapshot]) {
+    public init(spec: EnvironmentSpec, active: ContainerSnapshot?, image: ImageSnapshot?, backups: [ContainerSnapshot])
+    {
         self.spec = spec
         self.active = active
         self.image = image
@@ -23,7 +24,8 @@ public struct EnvironmentStatus: Sendable, Equatable {
     }
 
     /// Reads the status of each spec: one list call, then an inspect of each active container and its image.
-    public static func read(_ specs: [EnvironmentSpec], engine: any ContainerEngine) async throws -> [EnvironmentStatus] {
+    public static func read(_ specs: [EnvironmentSpec], engine: any ContainerEngine) async throws -> [EnvironmentStatus]
+    {
         let containers = try await engine.containers()
         var result: [EnvironmentStatus] = []
         for spec in specs {

@@ -49,7 +49,10 @@ extension FieldChange {
         ]
         rows += config.env.sorted { $0.key < $1.key }.map { ("env.\($0.key)", $0.value) }
         rows += config.secrets.sorted { $0.key < $1.key }.map {
-            ("secrets.\($0.key)", $0.value == RuntimeConfig.unknownSecret ? "(value not available) ?" : "(sha256 \($0.value))")
+            (
+                "secrets.\($0.key)",
+                $0.value == RuntimeConfig.unknownSecret ? "(value not available) ?" : "(sha256 \($0.value))"
+            )
         }
         if let command = config.command { rows.append(("command", render(command))) }
         if let memory = config.memory { rows.append(("resources.memory", memory)) }
@@ -59,6 +62,7 @@ extension FieldChange {
     }
 
     private static func render(_ words: [String]) -> String {
-        "[" + words.map { $0.contains(where: { " ,[]\"".contains($0) }) ? "\"\($0)\"" : $0 }.joined(separator: ", ") + "]"
+        "[" + words.map { $0.contains(where: { " ,[]\"".contains($0) }) ? "\"\($0)\"" : $0 }.joined(separator: ", ")
+            + "]"
     }
 }

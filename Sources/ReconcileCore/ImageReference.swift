@@ -39,7 +39,8 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
             ($0.isLetter && $0.isLowercase) || $0.isNumber || "._-/:".contains($0)
         }
         guard !repository.isEmpty, repoAllowed, !repository.hasPrefix("/"), !repository.hasSuffix("/") else {
-            return .failure(.init(reason: "repository \"\(repository)\" must be lowercase letters, digits, . _ - and /"))
+            return .failure(
+                .init(reason: "repository \"\(repository)\" must be lowercase letters, digits, . _ - and /"))
         }
         if tag == nil && digest == nil { tag = "latest" }
         return .success(ImageReference(repository: repository, tag: tag, digest: digest))

@@ -19,7 +19,9 @@ struct NodeReader {
     /// Returns the entries of a mapping by key, reporting unknown keys (with a suggestion) and non-text keys.
     mutating func fields(_ node: Node, _ path: String, known: [String]) -> [String: Node]? {
         guard case .mapping(let mapping) = node else {
-            report(node, path, "expected a mapping of \(known.prefix(3).joined(separator: ", ")), …, got \(Self.describe(node))")
+            report(
+                node, path,
+                "expected a mapping of \(known.prefix(3).joined(separator: ", ")), …, got \(Self.describe(node))")
             return nil
         }
         var result: [String: Node] = [:]
@@ -103,7 +105,9 @@ struct NodeReader {
         // YAML 1.1 reads a bare `no` as false; take the text as written.
         guard let value = T(rawValue: scalar.string) else {
             var message = "expected one of \(names.joined(separator: " | ")), got \"\(scalar.string)\""
-            if let guess = Suggestion.closest(to: scalar.string, in: names) { message += "; did you mean \"\(guess)\"?" }
+            if let guess = Suggestion.closest(to: scalar.string, in: names) {
+                message += "; did you mean \"\(guess)\"?"
+            }
             report(node, path, message)
             return nil
         }

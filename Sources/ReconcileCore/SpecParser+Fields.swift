@@ -26,16 +26,23 @@ extension SpecParser {
         if let node = fields["env"], let entries = reader.stringMap(node, "env") {
             for entry in entries {
                 if !isVariableName(entry.key) {
-                    reader.report(entry.node, "env.\(entry.key)", "\"\(entry.key)\" is not a variable name (letters, digits, _)")
+                    reader.report(
+                        entry.node, "env.\(entry.key)", "\"\(entry.key)\" is not a variable name (letters, digits, _)")
                 } else if spec.secrets.contains(entry.key) {
-                    reader.report(entry.node, "env.\(entry.key)", "is also listed in secrets; a variable is either plain or secret")
+                    reader.report(
+                        entry.node, "env.\(entry.key)",
+                        "is also listed in secrets; a variable is either plain or secret")
                 }
                 spec.env[entry.key] = entry.value
             }
         }
-        if let node = fields["secrets_file"], let value = reader.string(node, "secrets_file") { spec.secretsFile = value }
+        if let node = fields["secrets_file"], let value = reader.string(node, "secrets_file") {
+            spec.secretsFile = value
+        }
         if let node = fields["command"], let value = reader.stringList(node, "command") {
-            if value.isEmpty { reader.report(node, "command", "must not be empty; leave it out to use the image's command") }
+            if value.isEmpty {
+                reader.report(node, "command", "must not be empty; leave it out to use the image's command")
+            }
             spec.command = value
         }
         if let node = fields["restart"], let value = reader.choice(node, "restart", as: RestartPolicy.self) {
@@ -61,7 +68,8 @@ extension SpecParser {
     private static func memory(_ node: Node, _ reader: inout NodeReader) -> Int64? {
         let minimum: Int64 = 6 << 20
         guard case .scalar(let scalar) = node, let bytes = Quantities.bytes(scalar.string) else {
-            reader.report(node, "resources.memory", "expected a size like \"512m\" or \"1g\", got \(NodeReader.describe(node))")
+            reader.report(
+                node, "resources.memory", "expected a size like \"512m\" or \"1g\", got \(NodeReader.describe(node))")
             return nil
         }
         guard bytes >= minimum else {
@@ -82,17 +90,22 @@ extension SpecParser {
             return nil
         }
         guard let test = reader.stringList(testNode, "\(path).test") else { return nil }
-        guard let kind = test.first, ["CMD", "CMD-SHELL", "NONE"].contains(kind), kind == "NONE" || test.count > 1 else {
-            reader.report(testNode, "\(path).test", "must start with CMD or CMD-SHELL followed by the command, or be [NONE]")
+        guard let kind = test.first, ["CMD", "CMD-SHELL", "NONE"].contains(kind), kind == "NONE" || test.count > 1
+        else {
+            reader.report(
+                testNode, "\(path).test", "must start with CMD or CMD-SHELL followed by the command, or be [NONE]")
             return nil
         }
         var check = DockerHealthcheck(test: test)
-        if let node = fields["interval"], let value = reader.duration(node, "\(path).interval") { check.interval = value }
+        if let node = fields["interval"], let value = reader.duration(node, "\(path).interval") {
+            check.interval = value
+        }
         if let node = fields["timeout"], let value = reader.duration(node, "\(path).timeout") { check.timeout = value }
         if let node = fields["retries"], let value = reader.int(node, "\(path).retries", in: 0...1000) {
             check.retries = value
         }
-        if let node = fields["start_period"], let value = reader.duration(node, "\(path).start_period", allowZero: true) {
+        if let node = fields["start_period"], let value = reader.duration(node, "\(path).start_period", allowZero: true)
+        {
             check.startPeriod = value
         }
         return check
@@ -112,7 +125,9 @@ extension SpecParser {
         if let node = fields["startup"], let value = reader.duration(node, "health.startup", allowZero: true) {
             policy.startup = value
         }
-        if let node = fields["interval"], let value = reader.duration(node, "health.interval") { policy.interval = value }
+        if let node = fields["interval"], let value = reader.duration(node, "health.interval") {
+            policy.interval = value
+        }
         if let node = fields["attempts"], let value = reader.int(node, "health.attempts", in: 1...1000) {
             policy.attempts = value
         }
@@ -122,7 +137,8 @@ extension SpecParser {
 
     private static func smoke(_ node: Node, _ reader: inout NodeReader) -> [SmokeCheck] {
         guard case .sequence(let sequence) = node else {
-            reader.report(node, "smoke", "expected a list of checks like [{path: /items}], got \(NodeReader.describe(node))")
+            reader.report(
+                node, "smoke", "expected a list of checks like [{path: /items}], got \(NodeReader.describe(node))")
             return []
         }
         var checks: [SmokeCheck] = []
@@ -135,7 +151,8 @@ extension SpecParser {
             }
             guard let value = urlPath(pathNode, "\(path).path", &reader) else { continue }
             var check = SmokeCheck(path: value)
-            if let node = fields["expect_status"], let status = reader.int(node, "\(path).expect_status", in: 100...599) {
+            if let node = fields["expect_status"], let status = reader.int(node, "\(path).expect_status", in: 100...599)
+            {
                 check.expectStatus = status
             }
             checks.append(check)
@@ -144,13 +161,17 @@ extension SpecParser {
     }
 
     private static func performance(_ node: Node, _ reader: inout NodeReader) -> PerformanceCheck? {
-        guard let fields = reader.fields(node, "performance", known: ["path", "requests", "max_p95"]) else { return nil }
+        guard let fields = reader.fields(node, "performance", known: ["path", "requests", "max_p95"]) else {
+            return nil
+        }
         var check = PerformanceCheck()
         if let node = fields["path"], let value = urlPath(node, "performance.path", &reader) { check.path = value }
         if let node = fields["requests"], let value = reader.int(node, "performance.requests", in: 1...10_000) {
             check.requests = value
         }
-        if let node = fields["max_p95"], let value = reader.duration(node, "performance.max_p95") { check.maxP95 = value }
+        if let node = fields["max_p95"], let value = reader.duration(node, "performance.max_p95") {
+            check.maxP95 = value
+        }
         return check
     }
 

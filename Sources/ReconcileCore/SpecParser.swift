@@ -22,9 +22,14 @@ public enum SpecParser {
     }
 
     /// Parses `bytes` read from `file`; `defaultEnvironment` is used when the file names none.
-    public static func parse(_ bytes: [UInt8], file: String, defaultEnvironment: String) -> Result<Parsed, ValidationFailure> {
+    public static func parse(_ bytes: [UInt8], file: String, defaultEnvironment: String) -> Result<
+        Parsed, ValidationFailure
+    > {
         func fail(_ message: String, line: Int = 1, column: Int = 1) -> Result<Parsed, ValidationFailure> {
-            .failure(ValidationFailure(issues: [ValidationIssue(file: file, line: line, column: column, field: "", message: message)]))
+            .failure(
+                ValidationFailure(issues: [
+                    ValidationIssue(file: file, line: line, column: column, field: "", message: message)
+                ]))
         }
         guard bytes.count <= maxBytes else {
             return fail("file is \(bytes.count) bytes; environment files are limited to \(maxBytes) bytes")
@@ -48,7 +53,8 @@ public enum SpecParser {
             return fail("file is empty; an environment needs at least service, image and port")
         }
         guard countNodes(root, limit: maxNodes) <= maxNodes else {
-            return fail("document expands to more than \(maxNodes) values (aliases nested too deeply?); refusing to read it")
+            return fail(
+                "document expands to more than \(maxNodes) values (aliases nested too deeply?); refusing to read it")
         }
         var reader = NodeReader(file: file)
         let spec = read(root, reader: &reader, file: file, defaultEnvironment: defaultEnvironment)
@@ -56,7 +62,10 @@ public enum SpecParser {
             let locations = reader.locations.mapValues { SourceLocation(line: $0.line, column: $0.column) }
             return .success(Parsed(spec: spec, locations: locations))
         }
-        return .failure(ValidationFailure(issues: reader.issues))
+        let ordered = reader.issues.enumerated().sorted {
+            ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset)
+        }
+        return .failure(ValidationFailure(issues: ordered.map(\.element)))
     }
 
     /// Counts nodes, stopping once `limit` is passed so that an alias bomb costs little.
@@ -129,7 +138,8 @@ public enum SpecParser {
             text.first.map { $0.isASCII && ($0.isLetter || $0.isNumber) } == true
             && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
         guard valid, text.count <= 100 else {
-            reader.report(node, path, "\"\(text)\" must start with a letter or digit and hold only letters, digits, _ . -")
+            reader.report(
+                node, path, "\"\(text)\" must start with a letter or digit and hold only letters, digits, _ . -")
             return nil
         }
         return text

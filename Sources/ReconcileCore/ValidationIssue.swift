@@ -35,7 +35,9 @@ public struct ValidationFailure: Error, Sendable, CustomStringConvertible {
 /// Suggests the closest known word for a misspelt one (edit distance at most 2, or a prefix).
 enum Suggestion {
     static func closest(to word: String, in candidates: [String]) -> String? {
-        let scored = candidates.map { ($0, distance(word.lowercased(), $0)) }.sorted { $0.1 < $1.1 || $0.1 == $1.1 && $0.0 < $1.0 }
+        let scored = candidates.map { ($0, distance(word.lowercased(), $0)) }.sorted {
+            $0.1 < $1.1 || $0.1 == $1.1 && $0.0 < $1.0
+        }
         guard let best = scored.first else { return nil }
         let limit = max(1, min(2, word.count / 3))
         return best.1 <= limit ? best.0 : nil

@@ -1,3 +1,6 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+
+// Field names mirror the Docker Engine API wire format.
 import Foundation
 import ReconcileCore
 
@@ -50,7 +53,9 @@ struct CreateContainerBody: Encodable, Equatable {
                 Retries: $0.retries, StartPeriod: Self.nanoseconds($0.startPeriod))
         }
         HostConfig = HostConfigPart(
-            PortBindings: [key: [PortBindingPart(HostIp: request.port.hostIP, HostPort: String(request.port.hostPort))]],
+            PortBindings: [
+                key: [PortBindingPart(HostIp: request.port.hostIP, HostPort: String(request.port.hostPort))]
+            ],
             RestartPolicy: RestartPolicyPart(Name: request.restart.rawValue, MaximumRetryCount: 0),
             Memory: request.memory, NanoCpus: request.cpus.map { Int64(($0 * 1e9).rounded()) })
     }

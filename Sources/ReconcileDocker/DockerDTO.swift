@@ -1,3 +1,6 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+
+// Field names mirror the Docker Engine API wire format.
 import Foundation
 import ReconcileCore
 
@@ -70,12 +73,15 @@ enum DockerDTO {
                 let containerPort = Int(key.split(separator: "/").first ?? "") ?? 0
                 for binding in bindings ?? [] {
                     if let hostPort = binding.HostPort.flatMap(Int.init) {
-                        ports.append(PublishedPort(hostIP: binding.HostIp ?? "", hostPort: hostPort, containerPort: containerPort))
+                        ports.append(
+                            PublishedPort(
+                                hostIP: binding.HostIp ?? "", hostPort: hostPort, containerPort: containerPort))
                     }
                 }
             }
             return ContainerSnapshot(
-                id: Id, name: String((Name ?? Id).trimmingPrefix("/")), image: Config?.Image ?? "", imageID: Image ?? "",
+                id: Id, name: String((Name ?? Id).trimmingPrefix("/")), image: Config?.Image ?? "",
+                imageID: Image ?? "",
                 state: ContainerState(rawValue: State?.Status ?? "") ?? .dead, health: State?.Health?.Status,
                 labels: Config?.Labels ?? [:], created: Created.flatMap(DockerDTO.date),
                 startedAt: State?.StartedAt.flatMap(DockerDTO.date), exitCode: State?.ExitCode,
@@ -91,7 +97,8 @@ enum DockerDTO {
 
         var snapshot: ImageSnapshot {
             ImageSnapshot(
-                id: Id, repoDigests: RepoDigests ?? [], repoTags: RepoTags ?? [], created: Created.flatMap(DockerDTO.date))
+                id: Id, repoDigests: RepoDigests ?? [], repoTags: RepoTags ?? [],
+                created: Created.flatMap(DockerDTO.date))
         }
     }
 
@@ -127,12 +134,16 @@ enum DockerDTO {
     static func date(_ text: String) -> Date? {
         guard !text.hasPrefix("0001-") else { return nil }
         var trimmed = text
-        if let dot = text.firstIndex(of: "."), let zone = text[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) {
+        if let dot = text.firstIndex(of: "."),
+            let zone = text[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" })
+        {
             let fraction = text[text.index(after: dot)..<zone].prefix(3)
-            trimmed = String(text[..<dot]) + "." + fraction.padding(toLength: 3, withPad: "0", startingAt: 0) + text[zone...]
+            trimmed =
+                String(text[..<dot]) + "." + fraction.padding(toLength: 3, withPad: "0", startingAt: 0) + text[zone...]
         }
         let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = trimmed.contains(".") ? [.withInternetDateTime, .withFractionalSeconds] : [.withInternetDateTime]
+        formatter.formatOptions =
+            trimmed.contains(".") ? [.withInternetDateTime, .withFractionalSeconds] : [.withInternetDateTime]
         return formatter.date(from: trimmed)
     }
 }

@@ -31,7 +31,9 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
         let host = environment["DOCKER_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "unix://\(defaultSocket)"
         if host.hasPrefix("unix://") {
             let path = String(host.dropFirst("unix://".count))
-            guard path.hasPrefix("/") else { throw EndpointError(host: host, reason: "the socket path must be absolute") }
+            guard path.hasPrefix("/") else {
+                throw EndpointError(host: host, reason: "the socket path must be absolute")
+            }
             return DockerEndpoint(transport: .unix(path: path))
         }
         guard host.hasPrefix("tcp://") else {
@@ -49,7 +51,8 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
             let directory =
                 environment["DOCKER_CERT_PATH"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? ((environment["HOME"] ?? "") + "/.docker")
-            endpoint.tls = TLSFiles(ca: "\(directory)/ca.pem", cert: "\(directory)/cert.pem", key: "\(directory)/key.pem")
+            endpoint.tls = TLSFiles(
+                ca: "\(directory)/ca.pem", cert: "\(directory)/cert.pem", key: "\(directory)/key.pem")
         }
         return endpoint
     }

@@ -11,7 +11,8 @@ extension DockerEngine {
             let response = try await client.execute(request, timeout: .seconds(1))
             _ = try await response.body.collect(upTo: 1 << 16)
             guard response.status == .ok else {
-                throw EngineError.unreachable(endpoint: endpoint.description, reason: "ping answered \(response.status.code)")
+                throw EngineError.unreachable(
+                    endpoint: endpoint.description, reason: "ping answered \(response.status.code)")
             }
         } catch {
             throw unreachable(error)
@@ -21,7 +22,8 @@ extension DockerEngine {
     public func version() async throws -> EngineVersion {
         let response = try await send(.GET, "/version", operation: "report its version", timeout: .seconds(5))
         let version = try Self.decode(DockerDTO.Version.self, response, operation: "GET /version")
-        return EngineVersion(engine: version.Version, apiVersion: version.ApiVersion, os: version.Os ?? "", arch: version.Arch ?? "")
+        return EngineVersion(
+            engine: version.Version, apiVersion: version.ApiVersion, os: version.Os ?? "", arch: version.Arch ?? "")
     }
 
     public func containers() async throws -> [ContainerSnapshot] {
@@ -50,7 +52,11 @@ extension DockerEngine {
             throw EngineError.pullFailed(reference: reference, message: "not a valid image reference")
         }
         var query = [("fromImage", parsed.repository)]
-        if let digest = parsed.digest { query.append(("tag", digest)) } else if let tag = parsed.tag { query.append(("tag", tag)) }
+        if let digest = parsed.digest {
+            query.append(("tag", digest))
+        } else if let tag = parsed.tag {
+            query.append(("tag", tag))
+        }
         let request = makeRequest(.POST, "/images/create", query: query, body: nil)
         let response: HTTPClientResponse
         do {
@@ -115,7 +121,8 @@ extension DockerEngine {
     public func logs(_ id: String, tail: Int) async throws -> String {
         let response = try await send(
             .GET, "/containers/\(Self.encode(id))/logs",
-            query: [("stdout", "1"), ("stderr", "1"), ("tail", String(tail))], operation: "read logs of \(id.prefix(12))")
+            query: [("stdout", "1"), ("stderr", "1"), ("tail", String(tail))],
+            operation: "read logs of \(id.prefix(12))")
         return Self.demultiplex(response.body)
     }
 
@@ -136,7 +143,8 @@ extension DockerEngine {
     }
 
     public func events() -> AsyncThrowingStream<EngineEvent, Error> {
-        let filters = #"{"type":["container"],"event":["create","start","die","stop","destroy","rename","health_status"]}"#
+        let filters =
+            #"{"type":["container"],"event":["create","start","die","stop","destroy","rename","health_status"]}"#
         let request = makeRequest(.GET, "/events", query: [("filters", filters)], body: nil)
         let client = self.client
         return AsyncThrowingStream { continuation in
@@ -162,7 +170,8 @@ extension DockerEngine {
         guard let decoded = try? JSONDecoder().decode(DockerDTO.Event.self, from: line), decoded.kind == "container",
             let action = decoded.Action, let id = decoded.Actor?.ID
         else { return nil }
-        let time = decoded.timeNano.map { Date(timeIntervalSince1970: Double($0) / 1e9) }
+        let time =
+            decoded.timeNano.map { Date(timeIntervalSince1970: Double($0) / 1e9) }
             ?? Date(timeIntervalSince1970: Double(decoded.time ?? 0))
         return EngineEvent(action: action, containerID: id, name: decoded.Actor?.Attributes?["name"], time: time)
     }

@@ -59,7 +59,8 @@ public final class DockerEngine: ContainerEngine {
             } catch {
                 throw EngineError.unreachable(
                     endpoint: endpoint.description,
-                    reason: "cannot load TLS files from \((files.cert as NSString).deletingLastPathComponent): \(error)")
+                    reason: "cannot load TLS files from \((files.cert as NSString).deletingLastPathComponent): \(error)"
+                )
             }
         }
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
@@ -94,7 +95,8 @@ public final class DockerEngine: ContainerEngine {
         return Response(status: status, body: collected)
     }
 
-    func makeRequest(_ method: HTTPMethod, _ path: String, query: [(String, String)], body: Data?) -> HTTPClientRequest {
+    func makeRequest(_ method: HTTPMethod, _ path: String, query: [(String, String)], body: Data?) -> HTTPClientRequest
+    {
         let prefix = apiVersion.isEmpty ? "" : "/v\(apiVersion)"
         var pathAndQuery = prefix + path
         if !query.isEmpty {

@@ -13,7 +13,8 @@ public enum Build {
         case .failure: reference = ImageReference(repository: "invalid", tag: "invalid")
         }
         return EnvironmentSpec(
-            file: "environments/\(environment).yml", service: service, environment: environment, image: reference, port: port)
+            file: "environments/\(environment).yml", service: service, environment: environment, image: reference,
+            port: port)
     }
 
     /// The container apply would have created for `desired`, as the engine would list it.

@@ -75,15 +75,19 @@ public actor FakeEngine: ContainerEngine {
     public func createContainer(_ request: ContainerCreation) async throws -> String {
         try record("create \(request.name)", "create")
         guard find(request.name) == nil else {
-            throw EngineError.api(status: 409, message: "Conflict. The container name \"/\(request.name)\" is already in use", operation: "create container \(request.name)")
+            throw EngineError.api(
+                status: 409, message: "Conflict. The container name \"/\(request.name)\" is already in use",
+                operation: "create container \(request.name)")
         }
         guard let image = images[request.image] else {
-            throw EngineError.api(status: 404, message: "No such image: \(request.image)", operation: "create container \(request.name)")
+            throw EngineError.api(
+                status: 404, message: "No such image: \(request.image)", operation: "create container \(request.name)")
         }
         let id = String(format: "%064x", nextID)
         nextID += 1
         containersByID[id] = ContainerSnapshot(
-            id: id, name: request.name, image: request.image, imageID: image.id, state: .created, labels: request.labels,
+            id: id, name: request.name, image: request.image, imageID: image.id, state: .created,
+            labels: request.labels,
             created: Date(), ports: [request.port])
         order.append(id)
         return id

@@ -53,7 +53,10 @@ struct DifferTests {
         let running = Build.container(desired, imageID: "sha256:0000")
         let plan = Differ.plan(desired, host: host([running]))
         #expect(plan.action == .replace)
-        #expect(plan.changes == [FieldChange(field: "image", old: "acme/app:v1 (0000)", new: "acme/app:v1 (1111, the tag has moved)")])
+        #expect(
+            plan.changes == [
+                FieldChange(field: "image", old: "acme/app:v1 (0000)", new: "acme/app:v1 (1111, the tag has moved)")
+            ])
     }
 
     @Test func stoppedMatchingContainerIsStarted() {
@@ -102,7 +105,8 @@ struct DifferTests {
         for index in 1...4 {
             backups.append(
                 Build.container(
-                    desired, id: "b\(index)", state: .exited, role: Labels.backupRole, name: "app-staging-backup-\(index)",
+                    desired, id: "b\(index)", state: .exited, role: Labels.backupRole,
+                    name: "app-staging-backup-\(index)",
                     deployedAt: Date(timeIntervalSince1970: 1_700_000_000 + Double(index) * 60)))
         }
         let plan = Differ.plan(desired, host: host([Build.container(desired)] + backups))
@@ -119,7 +123,10 @@ struct DifferTests {
     @Test func leftoverOfAnInterruptedApplyIsPruned() {
         let leftover = Build.container(desired, id: "dead", state: .exited, name: "app-staging-new")
         let plan = Differ.plan(desired, host: host([Build.container(desired), leftover]))
-        #expect(plan.prune == [PruneItem(name: "app-staging-new", id: "dead", reason: "left over from an interrupted apply")])
+        #expect(
+            plan.prune == [
+                PruneItem(name: "app-staging-new", id: "dead", reason: "left over from an interrupted apply")
+            ])
     }
 
     @Test func missingSecretsAndImageAreWarnings() {
@@ -132,7 +139,8 @@ struct DifferTests {
                 "secret API_TOKEN not available here (set in the environment or secrets_file); diff cannot tell if its value changed, and apply will refuse without it",
                 "image acme/app:v1 is not on this host and pull is never; apply will fail",
             ])
-        #expect(plan.changes.contains(FieldChange(field: "secrets.API_TOKEN", old: nil, new: "(value not available) ?")))
+        #expect(
+            plan.changes.contains(FieldChange(field: "secrets.API_TOKEN", old: nil, new: "(value not available) ?")))
     }
 
     @Test func changedSecretValueIsAReplaceShownByFingerprintOnly() {
@@ -156,7 +164,11 @@ struct DifferTests {
         running.labels[Labels.fingerprint] = "old"
         let plan = Differ.plan(desired, host: host([running]))
         #expect(plan.action == .replace)
-        #expect(plan.changes == [FieldChange(field: "config", old: "created by an older reconcile", new: "as in environments/staging.yml")])
+        #expect(
+            plan.changes == [
+                FieldChange(
+                    field: "config", old: "created by an older reconcile", new: "as in environments/staging.yml")
+            ])
     }
 }
 
@@ -178,7 +190,9 @@ struct RuntimeConfigTests {
     @Test func fingerprintChangesWithTheConfig() {
         var changed = Build.spec()
         changed.port = 18002
-        #expect(RuntimeConfig(spec: Build.spec(), secretValues: [:]).fingerprint != RuntimeConfig(spec: changed, secretValues: [:]).fingerprint)
+        #expect(
+            RuntimeConfig(spec: Build.spec(), secretValues: [:]).fingerprint
+                != RuntimeConfig(spec: changed, secretValues: [:]).fingerprint)
     }
 }
 

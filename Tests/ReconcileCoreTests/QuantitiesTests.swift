@@ -3,7 +3,8 @@ import Testing
 
 struct QuantitiesTests {
     @Test(arguments: [
-        ("5s", Duration.seconds(5)), ("500ms", .milliseconds(500)), ("1m30s", .seconds(90)), ("1.5s", .milliseconds(1500)),
+        ("5s", Duration.seconds(5)), ("500ms", .milliseconds(500)), ("1m30s", .seconds(90)),
+        ("1.5s", .milliseconds(1500)),
         ("2h", .seconds(7200)), ("0s", .zero),
     ])
     func durations(_ text: String, _ expected: Duration) {
@@ -23,7 +24,9 @@ struct QuantitiesTests {
         #expect(Quantities.format(duration) == expected)
     }
 
-    @Test(arguments: [("512m", Int64(512 << 20)), ("1g", 1 << 30), ("1536k", 1536 << 10), ("100", 100), ("2GiB", 2 << 30)])
+    @Test(arguments: [
+        ("512m", Int64(512 << 20)), ("1g", 1 << 30), ("1536k", 1536 << 10), ("100", 100), ("2GiB", 2 << 30),
+    ])
     func sizes(_ text: String, _ expected: Int64) {
         #expect(Quantities.bytes(text) == expected)
     }

@@ -171,7 +171,9 @@ struct SpecParserTests {
             ]),
         BadInput(
             name: "service name Docker would refuse", yaml: "service: my app\nimage: a\nport: 1\n",
-            expected: [#"staging.yml:1:10: service: "my app" must start with a letter or digit and hold only letters, digits, _ . -"#]),
+            expected: [
+                #"staging.yml:1:10: service: "my app" must start with a letter or digit and hold only letters, digits, _ . -"#
+            ]),
         BadInput(
             name: "smoke item without a path", yaml: minimal + "smoke:\n  - path: /items\n  - expect_status: 200\n",
             expected: ["staging.yml:6:5: smoke[1].path: required, e.g. path: /items"]),

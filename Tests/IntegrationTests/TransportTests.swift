@@ -1,0 +1,195 @@
+import Foundation
+import ReconcileCore
+import ReconcileDocker
+import ReconcileTestSupport
+import Testing
+
+/// DOCKER_HOST handling: an engine that is down fails fast; tcp:// and tcp:// with TLS reach the
+/// real engine through socat relays this test starts and stops.
+struct TransportTests {
+    @Test(arguments: ["unix:///tmp/reconcile-no-such.sock", "tcp://127.0.0.1:1"])
+    func unreachableEngineFailsWithinASecond(_ host: String) async throws {
+        let started = ContinuousClock.now
+        let endpoint = try DockerEndpoint.from(environment: ["DOCKER_HOST": host])
+        do {
+            _ = try await DockerEngine.connect(endpoint)
+            Issue.record("connected to \(host)")
+        } catch let error as EngineError {
+            guard case .unreachable(let name, let reason) = error else {
+                Issue.record("expected unreachable, got \(error)")
+                return
+            }
+            #expect(name == host)
+            #expect(
+                reason == (host.hasPrefix("unix") ? "no socket at /tmp/reconcile-no-such.sock" : "connection refused"))
+        }
+        #expect(ContinuousClock.now - started < .milliseconds(1500))
+    }
+
+    @Test func diffThroughAnEngineThatIsDownIsOneLine() async throws {
+        let workspace = try Workspace()
+        let file = try workspace.write("environments/staging.yml", "service: a\nimage: b\nport: 18001\n")
+        let run = await runReconcile(["diff", file]) {
+            try await DockerEngine.connect(try DockerEndpoint.from(environment: ["DOCKER_HOST": "tcp://127.0.0.1:1"]))
+        }
+        #expect(run.code == 1)
+        #expect(
+            run.stderr
+                == "reconcile: error: cannot reach the Docker engine at tcp://127.0.0.1:1 (connection refused); is dockerd running, or is DOCKER_HOST set?\n"
+        )
+    }
+
+    @Test func plainTCP() async throws {
+        try await EngineFixture.with { fixture in
+            let port = try fixture.freePort()
+            let relay = try Relay.start([
+                "TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "UNIX-CONNECT:/var/run/docker.sock",
+            ])
+            defer { relay.stop() }
+            try await relay.waitForPort(port)
+            let engine = try await DockerEngine.connect(
+                try DockerEndpoint.from(environment: ["DOCKER_HOST": "tcp://127.0.0.1:\(port)"]))
+            let version = try await engine.version()
+            let containers = try await engine.containers()
+            await engine.shutdown()
+            #expect(!version.engine.isEmpty)
+            #expect(containers.count >= 0)
+        }
+    }
+
+    @Test func tcpWithTLSClientCertificates() async throws {
+        try await EngineFixture.with { fixture in
+            let certs = try Certificates.make()
+            defer { try? FileManager.default.removeItem(atPath: certs) }
+            let port = try fixture.freePort()
+            let relay = try Relay.start([
+                "OPENSSL-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork,cert=\(certs)/server.pem,key=\(certs)/server-key.pem,cafile=\(certs)/ca.pem,verify=1",
+                "UNIX-CONNECT:/var/run/docker.sock",
+            ])
+            defer { relay.stop() }
+            try await relay.waitForPort(port)
+            let environment = [
+                "DOCKER_HOST": "tcp://127.0.0.1:\(port)", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": certs,
+            ]
+            let engine = try await DockerEngine.connect(try DockerEndpoint.from(environment: environment))
+            let version = try await engine.version()
+            await engine.shutdown()
+            #expect(!version.engine.isEmpty)
+
+            // Without the client certificate files the engine is not reachable, and the reason says so.
+            let missing = [
+                "DOCKER_HOST": "tcp://127.0.0.1:\(port)", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/nonexistent",
+            ]
+            await #expect(throws: EngineError.self) {
+                _ = try await DockerEngine.connect(try DockerEndpoint.from(environment: missing))
+            }
+        }
+    }
+}
+
+/// A socat process relaying a local port to the Docker socket, stopped by the test.
+struct Relay {
+    let pid: pid_t
+
+    static func start(_ arguments: [String]) throws -> Relay {
+        Relay(pid: try Spawn.start("/usr/bin/socat", arguments))
+    }
+
+    func waitForPort(_ port: Int) async throws {
+        for _ in 0..<50 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = UInt16(port).bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            close(fd)
+            if connected { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw FixtureError("socat did not listen on \(port)")
+    }
+
+    /// Kills socat and the children it forked per connection (they share its process group).
+    func stop() {
+        kill(-pid, SIGKILL)
+        _ = Spawn.wait(pid)
+    }
+}
+
+/// A throwaway CA with a server and a client certificate, made with openssl.
+enum Certificates {
+    static func make() throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "reconcile-certs-\(UUID().uuidString)"
+        ).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let steps: [[String]] = [
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=reconcile-test-ca",
+                "-keyout", "ca-key.pem", "-out", "ca.pem",
+            ],
+            [
+                "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server-key.pem", "-out",
+                "server.csr",
+            ],
+            [
+                "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+                "-days", "1",
+                "-extfile", "san.cnf", "-out", "server.pem",
+            ],
+            [
+                "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=client", "-keyout", "key.pem", "-out",
+                "client.csr",
+            ],
+            [
+                "x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+                "-days", "1",
+                "-out", "cert.pem",
+            ],
+        ]
+        try "subjectAltName=IP:127.0.0.1\n".write(toFile: "\(directory)/san.cnf", atomically: true, encoding: .utf8)
+        for step in steps {
+            let files = step.map {
+                $0.hasSuffix(".pem") || $0.hasSuffix(".csr") || $0.hasSuffix(".cnf") ? "\(directory)/\($0)" : $0
+            }
+            let status = Spawn.wait(try Spawn.start("/usr/bin/openssl", files))
+            guard status == 0 else { throw FixtureError("openssl \(step[0]) failed (\(status))") }
+        }
+        return directory
+    }
+}
+
+/// Starts programs with posix_spawn (Foundation's Process hangs inside async tests on Linux here).
+enum Spawn {
+    /// Starts `path` with `arguments`, output discarded; returns its pid.
+    static func start(_ path: String, _ arguments: [String]) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        guard result == 0 else { throw FixtureError("cannot start \(path): error \(result)") }
+        return pid
+    }
+
+    /// Waits for `pid` to end and returns its exit status (-1 when it was killed).
+    static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+    }
+}

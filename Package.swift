@@ -41,6 +41,10 @@ let package = Package(
             name: "reconcile",
             dependencies: ["ReconcileCLI"]
         ),
+        .executableTarget(
+            name: "reconcile-bench",
+            dependencies: ["ReconcileCore", "ReconcileDocker"]
+        ),
         .target(
             name: "ReconcileCore",
             dependencies: [
@@ -60,7 +64,11 @@ let package = Package(
         ),
         .target(
             name: "ReconcileSystem",
-            dependencies: ["ReconcileCore"]
+            dependencies: [
+                "ReconcileCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .target(
             name: "CReconcileBuildInfo",

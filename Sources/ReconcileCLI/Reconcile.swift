@@ -15,7 +15,7 @@ public struct Reconcile: AsyncParsableCommand {
             3 apply: deploy failed and was rolled back; 4 apply: rollback failed too.
             """,
         version: "reconcile \(version) (commit \(commit))",
-        subcommands: [Validate.self, Diff.self, Status.self, VersionCommand.self]
+        subcommands: [Validate.self, Diff.self, Apply.self, Status.self, VersionCommand.self]
     )
 
     public init() {}

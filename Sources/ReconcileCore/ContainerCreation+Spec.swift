@@ -8,7 +8,7 @@ extension ContainerCreation {
     ///   - revision: the git revision of the environment file, when known.
     ///   - deployedAt: the deploy time, stored as a label (ISO 8601).
     public init(
-        desired: DesiredEnvironment, name: String? = nil, role: String = Labels.activeRole, revision: String? = nil,
+        desired: DesiredEnvironment, name: String? = nil, revision: String? = nil,
         deployedAt: Date
     ) {
         let spec = desired.spec
@@ -19,7 +19,6 @@ extension ContainerCreation {
             Labels.environment: spec.environment,
             Labels.fingerprint: config.fingerprint,
             Labels.config: config.canonicalJSON,
-            Labels.role: role,
             Labels.deployedAt: Self.timestamp(deployedAt),
         ]
         if let revision { labels[Labels.revision] = revision }

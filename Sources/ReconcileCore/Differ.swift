@@ -140,13 +140,13 @@ public enum Differ {
     static func prune(_ mine: [ContainerSnapshot], spec: EnvironmentSpec, current: ContainerSnapshot?, replacing: Bool)
         -> [PruneItem]
     {
-        let backups = mine.filter { $0.role == Labels.backupRole && $0.id != current?.id }
-            .sorted { ($0.labels[Labels.deployedAt] ?? "", $0.name) > ($1.labels[Labels.deployedAt] ?? "", $1.name) }
+        // Backups are named <name>-backup-<UTC time>: newest first by name.
+        let backups = mine.filter { $0.isBackup(of: spec) && $0.id != current?.id }.sorted { $0.name > $1.name }
         let keep = max(0, spec.backups - (replacing ? 1 : 0))
         var items = backups.dropFirst(keep).map {
             PruneItem(name: $0.name, id: $0.id, reason: "backup beyond the \(spec.backups) kept")
         }
-        let leftovers = mine.filter { $0.role != Labels.backupRole && $0.id != current?.id }
+        let leftovers = mine.filter { !$0.isBackup(of: spec) && $0.id != current?.id }
         items += leftovers.sorted { $0.name < $1.name }.map {
             PruneItem(name: $0.name, id: $0.id, reason: "left over from an interrupted apply")
         }

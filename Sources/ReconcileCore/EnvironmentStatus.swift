@@ -36,8 +36,8 @@ public struct EnvironmentStatus: Sendable, Equatable {
                 if let id = active?.imageID, !id.isEmpty { image = try await engine.inspectImage(id) }
             }
             let backups = containers.filter {
-                $0.isManaged(service: spec.service, environment: spec.environment) && $0.role == Labels.backupRole
-            }.sorted { ($0.labels[Labels.deployedAt] ?? "", $0.name) > ($1.labels[Labels.deployedAt] ?? "", $1.name) }
+                $0.isBackup(of: spec)
+            }.sorted { $0.name > $1.name }
             result.append(EnvironmentStatus(spec: spec, active: active, image: image, backups: backups))
         }
         return result

@@ -10,13 +10,8 @@ public enum Labels {
     public static let config = "io.reconcile.config"
     /// The git commit of the environment file when it was applied (`+dirty` when it had local changes).
     public static let revision = "io.reconcile.revision"
-    /// `active` or `backup`.
-    public static let role = "io.reconcile.role"
     /// When the container was deployed, ISO 8601.
     public static let deployedAt = "io.reconcile.deployed-at"
-
-    public static let activeRole = "active"
-    public static let backupRole = "backup"
 }
 
 extension ContainerSnapshot {
@@ -27,6 +22,4 @@ extension ContainerSnapshot {
     }
 
     public var isManaged: Bool { labels[Labels.managed] == "true" }
-
-    public var role: String? { labels[Labels.role] }
 }

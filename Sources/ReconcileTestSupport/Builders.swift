@@ -20,13 +20,13 @@ public enum Build {
     /// The container apply would have created for `desired`, as the engine would list it.
     public static func container(
         _ desired: DesiredEnvironment, id: String = "c0ffee000001", imageID: String = "sha256:1111",
-        state: ContainerState = .running, role: String = Labels.activeRole, name: String? = nil,
+        state: ContainerState = .running, name: String? = nil,
         deployedAt: Date = Date(timeIntervalSince1970: 1_700_000_000)
     ) -> ContainerSnapshot {
-        let creation = ContainerCreation(desired: desired, name: name, role: role, deployedAt: deployedAt)
+        let creation = ContainerCreation(desired: desired, name: name, deployedAt: deployedAt)
         return ContainerSnapshot(
             id: id, name: creation.name, image: creation.image, imageID: imageID, state: state, labels: creation.labels,
-            ports: state == .running && role == Labels.activeRole ? [creation.port] : [])
+            ports: state == .running ? [creation.port] : [])
     }
 
     /// A container reconcile did not create.

@@ -101,7 +101,7 @@ struct DiffIntegrationTests {
             let file = try workspace.write("environments/staging.yml", fixture.yaml(port: port))
             let spec = fixture.spec(port: port, file: file)
             try await fixture.stage(
-                DesiredEnvironment(spec: spec), name: "\(spec.containerName)-backup-1", role: Labels.backupRole,
+                DesiredEnvironment(spec: spec), name: "\(spec.containerName)-backup-1",
                 start: false)
             try await fixture.stage(DesiredEnvironment(spec: spec))
             let image = try #require(try await fixture.engine.inspectImage("reconcile-fixture:v1"))

@@ -66,10 +66,10 @@ final class EngineFixture: Sendable {
     /// Creates (and by default starts) the container apply would create for `desired`, labelled as this run's.
     @discardableResult
     func stage(
-        _ desired: DesiredEnvironment, name: String? = nil, role: String = Labels.activeRole, start: Bool = true,
+        _ desired: DesiredEnvironment, name: String? = nil, start: Bool = true,
         deployedAt: Date = Date()
     ) async throws -> String {
-        var creation = ContainerCreation(desired: desired, name: name, role: role, deployedAt: deployedAt)
+        var creation = ContainerCreation(desired: desired, name: name, deployedAt: deployedAt)
         creation.labels[Self.testLabel] = runID
         let id = try await engine.createContainer(creation)
         if start { try await engine.startContainer(id) }

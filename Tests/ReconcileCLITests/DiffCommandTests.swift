@@ -166,7 +166,7 @@ struct StatusCommandTests {
         active.health = "healthy"
         active.labels[Labels.revision] = "0123456789abcdef"
         let backup = Build.container(
-            desired, id: "b1", state: .exited, role: Labels.backupRole, name: "app-staging-backup-1")
+            desired, id: "b1", state: .exited, name: "app-staging-backup-1")
         let engine = FakeEngine(
             containers: [active, backup],
             images: ["sha256:1111": ImageSnapshot(id: "sha256:1111", repoDigests: ["acme/app@sha256:abcdef0123456789"])]

@@ -105,7 +105,7 @@ struct DifferTests {
         for index in 1...4 {
             backups.append(
                 Build.container(
-                    desired, id: "b\(index)", state: .exited, role: Labels.backupRole,
+                    desired, id: "b\(index)", state: .exited,
                     name: "app-staging-backup-\(index)",
                     deployedAt: Date(timeIntervalSince1970: 1_700_000_000 + Double(index) * 60)))
         }
@@ -249,7 +249,6 @@ struct ContainerCreationTests {
         #expect(creation.environment.map { "\($0.0)=\($0.1)" } == ["A=1", "B=2", "TOKEN=t0k"])
         #expect(creation.labels[Labels.revision] == "abc")
         #expect(creation.labels[Labels.deployedAt] == "1970-01-01T00:00:00Z")
-        #expect(creation.labels[Labels.role] == "active")
         #expect(creation.labels.values.allSatisfy { !$0.contains("t0k") })
     }
 }

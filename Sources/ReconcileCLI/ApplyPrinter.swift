@@ -1,0 +1,94 @@
+import Foundation
+import ReconcileCore
+
+/// Prints apply progress: `staging: health /health ok after 0.4 s (attempt 2)`, or JSON lines.
+struct ApplyPrinter: Sendable {
+    var output: ApplyOutput
+    var context: CommandContext
+
+    func event(_ event: DeployEvent) {
+        switch output {
+        case .json: json(event)
+        case .text:
+            let time = event.seconds.map { String(format: " (%.1f s)", $0) } ?? ""
+            let line = "\(event.environment): \(event.step) \(event.message)\(time)"
+            event.ok ? context.say(line) : context.warn(line)
+        }
+    }
+
+    func outcome(_ outcome: DeployOutcome, environment: String, seconds: Double) {
+        let text: String
+        switch outcome {
+        case .unchanged: text = "in sync, nothing to do"
+        case .converged(let summary): text = "converged: \(summary)"
+        case .refused(let reason): text = "refused: \(reason)"
+        case .rolledBack(let failure, let restored): text = "deploy failed and was rolled back: \(failure). \(restored)"
+        case .rollbackFailed(let failure, let state):
+            text = "deploy failed and the rollback failed too: \(failure). State: \(state). A person must look."
+        }
+        event(
+            DeployEvent(
+                environment: environment, step: "result",
+                message: "\(Self.name(outcome)) (exit \(outcome.exitCode)): \(text)",
+                seconds: seconds, ok: outcome.exitCode == 0))
+    }
+
+    private func json(_ event: DeployEvent) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        if let data = try? encoder.encode(event) { context.output.write(String(decoding: data, as: UTF8.self) + "\n") }
+    }
+
+    static func name(_ outcome: DeployOutcome) -> String {
+        switch outcome {
+        case .unchanged: return "unchanged"
+        case .converged: return "converged"
+        case .refused: return "refused"
+        case .rolledBack: return "rolled-back"
+        case .rollbackFailed: return "rollback-failed"
+        }
+    }
+
+    static func failure(_ outcome: DeployOutcome) -> String? {
+        switch outcome {
+        case .refused(let reason): return reason
+        case .rolledBack(let failure, _), .rollbackFailed(let failure, _): return failure
+        case .unchanged, .converged: return nil
+        }
+    }
+}
+
+/// Where apply keeps its journal and locks.
+enum StateDirectory {
+    static func resolve(_ option: String?, environment: [String: String]) throws -> String {
+        let path: String
+        if let option, !option.isEmpty {
+            path = option
+        } else if let value = environment["RECONCILE_STATE_DIR"], !value.isEmpty {
+            path = value
+        } else if getuid() == 0 {
+            path = "/var/lib/reconcile"
+        } else if let xdg = environment["XDG_STATE_HOME"], !xdg.isEmpty {
+            path = "\(xdg)/reconcile"
+        } else {
+            path = "\(environment["HOME"] ?? NSTemporaryDirectory())/.local/state/reconcile"
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw UsageError(
+                "cannot create the state directory \(path): \(error.localizedDescription); set --state-dir")
+        }
+        return path
+    }
+}
+
+/// Asks a yes/no question, only when stdin is a terminal; without one the answer is no.
+enum Prompt {
+    static func confirm(_ question: String, context: CommandContext) -> Bool {
+        guard isatty(STDIN_FILENO) == 1, context.environment["RECONCILE_NO_PROMPT"] == nil else { return false }
+        context.errors.write(question)
+        guard let answer = readLine() else { return false }
+        return ["y", "yes"].contains(answer.trimmingCharacters(in: .whitespaces).lowercased())
+    }
+}

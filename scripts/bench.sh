@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Benchmarks (not tests): whole-process timings of the release binary against the local engine.
+# `make bench` builds the release binary and the fixture images first. Record results in
+# docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$(swift build -c release --show-bin-path)
+echo "machine: $(nproc) cores, $(uname -r), $(docker version --format 'dockerd {{.Server.Version}} (API {{.Server.APIVersion}})')"
+"$BIN/reconcile-bench" "$BIN/reconcile" "${BENCH_ENVIRONMENTS:-20}" "${BENCH_RUNS:-30}"

@@ -18,10 +18,11 @@ public final class FileLock: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             guard ContinuousClock.now < deadline else {
-                let holder = (try? String(contentsOfFile: path, encoding: .utf8))?
-                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                let holder =
+                    (try? String(contentsOfFile: path, encoding: .utf8))?
+                    .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
                 close(fd)
-                throw LockError.busy(path: path, holder: holder?.isEmpty == false ? holder! : "another process")
+                throw LockError.busy(path: path, holder: holder.isEmpty ? "another process" : holder)
             }
             try await Task.sleep(for: poll)
         }

@@ -98,9 +98,19 @@ extension Reconcile {
             let host = try await Observer(engine: engine).observe([spec])
             let plan = Differ.plan(desired, host: host)
             let current = plan.currentID.flatMap { id in host.containers.first { $0.id == id } }
+            let marker = "\(stateDirectory)/\(spec.containerName).unverified"
+            let unverified = (try? String(contentsOfFile: marker, encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let markUnverified: @Sendable (String?) -> Void = { id in
+                if let id {
+                    try? id.write(toFile: marker, atomically: true, encoding: .utf8)
+                } else {
+                    try? FileManager.default.removeItem(atPath: marker)
+                }
+            }
             let deployContext = DeployContext(
                 engine: engine, probe: HTTPHealthProbe(), clock: clock, report: { printer.event($0) },
-                wallClock: context.now, abortAt: abortAt)
+                wallClock: context.now, abortAt: abortAt, unverifiedID: unverified, markUnverified: markUnverified)
             let revision = GitRevision.head(containing: spec.file)
             let outcome = await Deployer().apply(
                 desired, plan: plan, host: host, revision: revision, context: deployContext)

@@ -61,6 +61,8 @@ public struct ContainerSnapshot: Sendable, Equatable {
     public var created: Date?
     public var startedAt: Date?
     public var exitCode: Int?
+    /// How often Docker restarted it after an exit (inspect only; 0 from a list).
+    public var restartCount: Int = 0
     public var ports: [PublishedPort]
 
     public init(

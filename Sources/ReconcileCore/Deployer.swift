@@ -50,11 +50,17 @@ public struct DeployContext: Sendable {
     public var wallClock: @Sendable () -> Date
     /// Test hook: the process dies at the named step (see `StopStartStrategy.Step`).
     public var abortAt: String?
+    /// The container an earlier, interrupted apply started but never saw pass its gate.
+    public var unverifiedID: String?
+    /// Records (id) or clears (nil) the container whose gate is running, so a crash mid-gate is
+    /// re-gated by the next apply.
+    public var markUnverified: @Sendable (String?) -> Void
 
     public init(
         engine: any ContainerEngine, probe: any HealthProbe, clock: any DeployClock,
         report: @escaping @Sendable (DeployEvent) -> Void, wallClock: @escaping @Sendable () -> Date = { Date() },
-        abortAt: String? = nil
+        abortAt: String? = nil, unverifiedID: String? = nil,
+        markUnverified: @escaping @Sendable (String?) -> Void = { _ in }
     ) {
         self.engine = engine
         self.verifier = Verifier(engine: engine, probe: probe, clock: clock)
@@ -62,6 +68,8 @@ public struct DeployContext: Sendable {
         self.report = report
         self.wallClock = wallClock
         self.abortAt = abortAt
+        self.unverifiedID = unverifiedID
+        self.markUnverified = markUnverified
     }
 }
 
@@ -86,6 +94,16 @@ public struct Deployer: Sendable {
         _ desired: DesiredEnvironment, plan: EnvironmentPlan, host: HostState, revision: String?, context: DeployContext
     ) async -> DeployOutcome {
         let spec = desired.spec
+        var plan = plan
+        if plan.action == .inSync, let id = context.unverifiedID, id == plan.currentID {
+            // An earlier apply died while gating this container: gate it now, roll back if it fails.
+            context.report(
+                DeployEvent(
+                    environment: spec.environment, step: "recover",
+                    message:
+                        "\(spec.containerName) was never verified (an earlier apply was interrupted); checking it now"))
+            plan.action = .start
+        }
         guard plan.action != .conflict else {
             return .refused(plan.conflicts.joined(separator: " "))
         }

@@ -97,8 +97,11 @@ public enum Differ {
                 "container \"\(spec.containerName)\" (\(current.shortID)) \(owner); reconcile will not touch it. "
                     + "Rename or remove it (docker rm -f \(spec.containerName)), or change service/environment.")
         }
+        // This environment's own containers (a backup still running after an interrupted apply)
+        // are not in the way: apply stops them before it starts the new one.
         let holders = host.containers.filter { container in
             container.id != current?.id && container.state == .running
+                && !container.isManaged(service: spec.service, environment: spec.environment)
                 && container.ports.contains { $0.hostPort == spec.port && bindsOverlap($0.hostIP, spec.bind) }
         }
         for holder in holders.sorted(by: { $0.name < $1.name }) {

@@ -85,8 +85,10 @@ public struct StopStartStrategy: ReplaceStrategy {
         } catch {
             return await rollBack(spec, failedID: newID, failure: "\(error)", backups: backups, context: context)
         }
+        context.markUnverified(newID)
         abortIfAsked(.duringGate, context)
         let verdict = await context.verifier.verify(spec, containerID: newID, startedAt: startedAt)
+        defer { context.markUnverified(nil) }
         for line in verdict.lines { say("gate", line, nil) }
         if let failure = verdict.failure {
             return await rollBack(spec, failedID: newID, failure: failure, backups: backups, context: context)
@@ -178,7 +180,7 @@ public struct StopStartStrategy: ReplaceStrategy {
     }
 
     private func abortIfAsked(_ step: Step, _ context: DeployContext) {
-        if context.abortAt == step.rawValue { exit(137) }
+        if context.abortAt == step.rawValue { kill(getpid(), SIGKILL) }
     }
 
     /// `<name>-backup-<UTC time>`, unique among `existing`.

@@ -24,6 +24,7 @@ public struct Verifier: Sendable {
         async -> Verdict
     {
         var lines: [String] = []
+        let restartsBefore = (try? await engine.inspectContainer(containerID))?.restartCount ?? 0
         var gate = HealthGate(policy: spec.health)
         var step = gate.started()
         while true {
@@ -36,8 +37,9 @@ public struct Verifier: Sendable {
             case .probe(let delay):
                 if delay > .zero { try? await clock.sleep(for: delay) }
                 let elapsed = clock.now() - startedAt
+                // A restart policy brings a crashed container straight back: a restart counts as an exit.
                 if let container = try? await engine.inspectContainer(containerID),
-                    [.exited, .dead, .restarting].contains(container.state)
+                    [.exited, .dead, .restarting].contains(container.state) || container.restartCount > restartsBefore
                 {
                     step = gate.containerExited(code: container.exitCode, at: elapsed)
                     continue

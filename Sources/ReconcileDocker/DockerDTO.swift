@@ -63,11 +63,18 @@ enum DockerDTO {
         var Name: String?
         var Image: String?
         var Created: String?
+        var RestartCount: Int?
         var Config: ConfigPart?
         var State: StatePart?
         var NetworkSettings: NetworkSettingsPart?
 
         var snapshot: ContainerSnapshot {
+            var snapshot = makeSnapshot()
+            snapshot.restartCount = RestartCount ?? 0
+            return snapshot
+        }
+
+        private func makeSnapshot() -> ContainerSnapshot {
             var ports: [PublishedPort] = []
             for (key, bindings) in NetworkSettings?.Ports ?? [:] {
                 let containerPort = Int(key.split(separator: "/").first ?? "") ?? 0

@@ -167,7 +167,7 @@ enum Certificates {
 /// Starts programs with posix_spawn (Foundation's Process hangs inside async tests on Linux here).
 enum Spawn {
     /// Starts `path` with `arguments`, output discarded; returns its pid.
-    static func start(_ path: String, _ arguments: [String]) throws -> pid_t {
+    static func start(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -181,7 +181,11 @@ enum Spawn {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
         posix_spawnattr_setpgroup(&attributes, 0)
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        var merged = ProcessInfo.processInfo.environment
+        merged.merge(environment) { _, new in new }
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        let result = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         guard result == 0 else { throw FixtureError("cannot start \(path): error \(result)") }
         return pid
     }

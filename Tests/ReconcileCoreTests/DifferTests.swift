@@ -252,3 +252,13 @@ struct ContainerCreationTests {
         #expect(creation.labels.values.allSatisfy { !$0.contains("t0k") })
     }
 }
+
+struct InterruptedApplyTests {
+    @Test func ownRunningBackupOnThePortIsNoConflict() {
+        let desired = DesiredEnvironment(spec: Build.spec())
+        let backup = Build.container(desired, id: "b1", name: "app-staging-backup-20260101T000000Z")
+        let plan = Differ.plan(desired, host: HostState(containers: [backup], images: [:]))
+        #expect(plan.action == .create)
+        #expect(plan.conflicts.isEmpty)
+    }
+}

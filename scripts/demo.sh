@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The local demo: runs reconcile against this machine's Docker engine with the shipped
 # environments/ and the locally built stand-in image acme/devops-fastapi (see
-# scripts/fixture-images.sh). `make demo` builds everything first.
+# scripts/fixture-images.sh). `make demo` builds everything first. Safe to run again.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 BIN="$(swift build --show-bin-path)/reconcile"
+export RECONCILE_STATE_DIR="$PWD/.build/demo-state"
 
 show() {
     printf '\n$ reconcile %s\n' "$*"
@@ -15,6 +16,24 @@ show() {
 show version
 show validate environments/
 show diff environments/staging.yml
-show diff --format markdown environments/staging.yml
-show status environments/
-printf '\nExit codes: 0 in sync / valid, 1 error (nothing changed), 2 diff: changes pending.\n'
+show apply environments/staging.yml
+show status environments/staging.yml
+printf '\n$ curl http://127.0.0.1:8001/health\n'
+curl -s http://127.0.0.1:8001/health
+show apply environments/staging.yml
+
+printf '\n# A deploy that fails its health gate is rolled back; the previous version keeps serving.\n'
+broken=$(mktemp -d)
+sed -e 's/:latest/:broken/' -e 's/startup: 15s/startup: 2s/' -e 's/attempts: 10/attempts: 2/' -e 's/interval: 5s/interval: 1s/' \
+    environments/staging.yml >"$broken/staging.yml"
+show diff "$broken/staging.yml"
+show apply "$broken/staging.yml"
+printf '\n$ curl http://127.0.0.1:8001/health\n'
+curl -s http://127.0.0.1:8001/health
+rm -rf "$broken"
+show status environments/staging.yml
+printf '\nJournal (%s):\n' "$RECONCILE_STATE_DIR/journal.jsonl"
+tail -n 3 "$RECONCILE_STATE_DIR/journal.jsonl"
+printf '\nExit codes: 0 converged / in sync, 1 error (nothing changed), 2 diff: changes pending,\n3 apply: failed and rolled back, 4 apply: rollback failed too.\n'
+# shellcheck disable=SC2016 # the command is printed for the reader, not run
+printf 'Remove the demo containers with: docker rm -f $(docker ps -aq --filter label=io.reconcile.service=devops-fastapi)\n'

@@ -75,13 +75,22 @@ extension Reconcile {
 
             var worst: Int32 = ExitCodes.success
             let abortAt = context.environment["RECONCILE_TEST_ABORT_AT"]
+            let interruption = Interruption { context.warn("reconcile: \($0)") }
+            interruption.install()
+            defer { interruption.uninstall() }
             for index in desired.indices {
+                if let code = interruption.exitCode {
+                    let rest = desired[index...].map(\.spec.environment).joined(separator: ", ")
+                    context.warn("reconcile: interrupted; not applied: \(rest)")
+                    return code
+                }
+                interruption.working(on: desired[index].spec.environment)
                 let code = try await converge(
                     desired[index], engine: engine, stateDirectory: stateDirectory, abortAt: abortAt, printer: printer,
                     context: context)
                 worst = Self.worse(worst, code)
             }
-            return worst
+            return interruption.exitCode ?? worst
         }
 
         /// Applies one environment under its lock, re-planning once the lock is held.

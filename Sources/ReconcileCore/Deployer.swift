@@ -24,7 +24,7 @@ public enum DeployOutcome: Sendable, Equatable {
 }
 
 /// One line of progress: which step, what happened, how long it took.
-public struct DeployEvent: Sendable, Equatable, Encodable {
+public struct DeployEvent: Sendable, Equatable, Codable {
     public var environment: String
     public var step: String
     public var message: String

@@ -18,7 +18,7 @@ public struct ProbeResult: Sendable, Equatable {
 /// elapsed since the container started, and does what the returned step says.
 ///
 /// - Probes start at once. During `startup` failures do not count and probes come quickly
-///   (every `min(interval, 200ms)`), so a container that is ready at once passes at once.
+///   (every `min(interval, 100ms)`), so a container that is ready at once passes at once.
 /// - After `startup`, probes come every `interval`; the gate fails after `attempts` counted
 ///   failures or at `startup + attempts × interval`, whichever is first.
 /// - A container that exits or restarts fails the gate at once.
@@ -32,7 +32,7 @@ public struct HealthGate: Sendable {
         case failed(reason: String)
     }
 
-    public static let startupCadence: Duration = .milliseconds(200)
+    public static let startupCadence: Duration = .milliseconds(100)
 
     public let policy: HealthPolicy
     public private(set) var attempts = 0

@@ -131,7 +131,8 @@ public struct StopStartStrategy: ReplaceStrategy {
                 failureText += "; last log lines: \(lines)"
                 context.report(DeployEvent(environment: spec.environment, step: "logs", message: lines, ok: false))
             }
-            try? await engine.stopContainer(failedID, timeout: .seconds(1))
+            // No graceful stop for a container that failed its gate: a forced remove kills it at once,
+            // where a stop would wait out its stop timeout first (a crash-looping one ignores SIGTERM).
             do {
                 try await engine.removeContainer(failedID, force: true)
             } catch {

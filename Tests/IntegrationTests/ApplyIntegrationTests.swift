@@ -222,4 +222,48 @@ struct ApplyIntegrationTests {
             #expect(await scene.apply().code == 0)
         }
     }
+
+    @Test func jsonOutputIsOneEventPerLine() async throws {
+        try await scene { scene in
+            _ = try scene.write(image: "v1")
+            let run = await scene.apply(["--output", "json"])
+            #expect(run.code == 0)
+            let events = try run.stdout.split(separator: "\n").map {
+                try JSONDecoder().decode(DeployEvent.self, from: Data($0.utf8))
+            }
+            #expect(events.map(\.step) == ["create", "start", "gate", "gate", "gate", "result"])
+            #expect(events.last?.message.hasPrefix("converged (exit 0)") == true)
+            #expect(events.allSatisfy { $0.environment == "staging" })
+        }
+    }
+
+    @Test func anUnwritableJournalIsReportedAndDoesNotBlockTheDeploy() async throws {
+        try await scene { scene in
+            _ = try scene.write(image: "v1")
+            try FileManager.default.createDirectory(
+                atPath: "\(scene.state)/journal.jsonl", withIntermediateDirectories: true)
+            let run = await scene.apply()
+            #expect(run.code == 0)
+            #expect(run.stderr.contains("reconcile: warning: cannot write the journal"))
+            #expect(try await scene.health().contains(#""version":"v1""#))
+        }
+    }
+
+    @Test func secretsReachNeitherOutputNorJournal() async throws {
+        try await scene { scene in
+            let secret = "s3cret-\(scene.fixture.runID)"
+            _ = try scene.write(image: "v1", extra: ApplyIntegrationTests.fastGate + "\nsecrets: [API_TOKEN]")
+            let refused = await scene.apply()
+            #expect(refused.code == 1)
+            #expect(refused.stderr.contains("secret API_TOKEN not set"))
+            let run = await scene.fixture.run(
+                ["apply", "\(scene.workspace.environments)/staging.yml"],
+                environment: ["RECONCILE_STATE_DIR": scene.state, "API_TOKEN": secret])
+            #expect(run.code == 0, "\(run.stderr)")
+            let journal = try String(contentsOfFile: "\(scene.state)/journal.jsonl", encoding: .utf8)
+            #expect(!run.stdout.contains(secret) && !run.stderr.contains(secret) && !journal.contains(secret))
+            let labels = try await scene.fixture.engine.inspectContainer(scene.name)?.labels ?? [:]
+            #expect(!labels.values.contains { $0.contains(secret) })
+        }
+    }
 }

@@ -58,4 +58,34 @@ struct CrashSafetyTests {
             for container in mine { try await fixture.engine.removeContainer(container.id, force: true) }
         }
     }
+
+    @Test func sigtermFinishesTheCurrentEnvironmentThenStops() async throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build the reconcile executable first")
+        try await EngineFixture.with { fixture in
+            let workspace = try Workspace()
+            let state = workspace.root.appendingPathComponent("state").path
+            let log = workspace.root.appendingPathComponent("apply.log").path
+            try workspace.write(
+                "environments/a.yml",
+                fixture.yaml(
+                    environment: "a", image: "reconcile-fixture:slow", port: try fixture.freePort(),
+                    extra: "health: {startup: 10s, interval: 1s, attempts: 3}"))
+            try workspace.write("environments/b.yml", fixture.yaml(environment: "b", port: try fixture.freePort()))
+            let pid = try Spawn.start(
+                Self.binary, ["apply", workspace.environments], environment: ["RECONCILE_STATE_DIR": state], output: log
+            )
+            try await Task.sleep(for: .milliseconds(1500))
+            kill(pid, SIGTERM)
+            #expect(Spawn.wait(pid) == 143)
+            let text = try String(contentsOfFile: log, encoding: .utf8)
+            #expect(text.contains("received SIGTERM; finishing a safely, then stopping"), "\(text)")
+            #expect(text.contains("a: result converged"))
+            #expect(text.contains("not applied: b"))
+            let a = try await fixture.engine.inspectContainer("\(fixture.service)-a")
+            let b = try await fixture.engine.inspectContainer("\(fixture.service)-b")
+            #expect(a?.state == .running)
+            #expect(b == nil)
+            if let a { try await fixture.engine.removeContainer(a.id, force: true) }
+        }
+    }
 }

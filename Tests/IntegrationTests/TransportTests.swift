@@ -167,12 +167,15 @@ enum Certificates {
 /// Starts programs with posix_spawn (Foundation's Process hangs inside async tests on Linux here).
 enum Spawn {
     /// Starts `path` with `arguments`, output discarded; returns its pid.
-    static func start(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> pid_t {
+    /// Output goes to `output` (a file path) when given, else nowhere.
+    static func start(_ path: String, _ arguments: [String], environment: [String: String] = [:], output: String? = nil)
+        throws -> pid_t
+    {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var attributes = posix_spawnattr_t()

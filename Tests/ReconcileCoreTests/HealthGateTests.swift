@@ -21,8 +21,8 @@ struct HealthGateTests {
     @Test func startupFailuresDoNotCountAndAreProbedQuickly() {
         var gate = HealthGate(policy: policy)
         _ = gate.started()
-        #expect(gate.probed(fail, at: .zero) == .probe(after: .milliseconds(200)))
-        #expect(gate.probed(fail, at: .seconds(3)) == .probe(after: .milliseconds(200)))
+        #expect(gate.probed(fail, at: .zero) == .probe(after: .milliseconds(100)))
+        #expect(gate.probed(fail, at: .seconds(3)) == .probe(after: .milliseconds(100)))
         #expect(gate.countedFailures == 0)
         #expect(
             gate.probed(pass, at: .seconds(3) + .milliseconds(200)) == .passed(attempt: 3, after: .milliseconds(3200)))

@@ -21,6 +21,16 @@ struct DeployerTests {
         return (outcome, log.all)
     }
 
+    /// The failure a rollback reports; records an issue when `outcome` is not a rollback.
+    func rollbackFailure(_ outcome: DeployOutcome, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> String?
+    {
+        guard case .rolledBack(let failure, _) = outcome else {
+            Issue.record("expected a rollback, got \(outcome)", sourceLocation: sourceLocation)
+            return nil
+        }
+        return failure
+    }
+
     var spec: EnvironmentSpec {
         var spec = Build.spec()
         spec.smoke = [SmokeCheck(path: "/items")]
@@ -125,10 +135,7 @@ struct DeployerTests {
             path == "/items" ? HTTPAnswer(status: 500) : HTTPAnswer(status: 200, body: "{}")
         }
         let (outcome, _) = try await deploy(DesiredEnvironment(spec: spec), engine: engine, probe: probe)
-        guard case .rolledBack(let failure, _) = outcome else {
-            Issue.record("expected a rollback, got \(outcome)")
-            return
-        }
+        let failure = rollbackFailure(outcome)
         #expect(failure == "smoke GET /items returned 500, expected 200")
     }
 
@@ -141,10 +148,7 @@ struct DeployerTests {
                 status: 200, body: "{}", latency: path == "/health" && call > 1 ? .milliseconds(700) : .milliseconds(5))
         }
         let (outcome, _) = try await deploy(DesiredEnvironment(spec: slow), engine: engine, probe: probe)
-        guard case .rolledBack(let failure, _) = outcome else {
-            Issue.record("expected a rollback, got \(outcome)")
-            return
-        }
+        let failure = rollbackFailure(outcome)
         #expect(failure == "performance GET /health p95 700ms over 20 requests, over the 500ms bound")
     }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure a Docker engine answers on this machine: installs Debian's docker.io and
-# busybox-static when they are missing, starts dockerd in the background when the
+# Makes sure a Docker engine answers on this machine: installs Debian's docker.io,
+# busybox-static and docker-registry (the tests' private registry) when they are missing, starts dockerd in the background when the
 # socket does not answer, and waits for it. Safe to run again.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ command -v dockerd >/dev/null 2>&1 || need_install+=(docker.io)
 [ -x /bin/busybox ] || command -v busybox >/dev/null 2>&1 || need_install+=(busybox-static)
 command -v socat >/dev/null 2>&1 || need_install+=(socat)
 command -v openssl >/dev/null 2>&1 || need_install+=(openssl)
+[ -x /usr/bin/docker-registry ] || need_install+=(docker-registry)
 if [ ${#need_install[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         log "missing ${need_install[*]}; run as root or install them with apt-get"

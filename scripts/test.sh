@@ -9,6 +9,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 # Containers left by an earlier run that was killed (every test container carries this label).
 docker ps -aq --filter label=io.reconcile.test | xargs -r docker rm -f >/dev/null
+docker images -q --filter label=io.reconcile.test | sort -u | xargs -r docker rmi -f >/dev/null
 
 step "swift test --enable-code-coverage"
 # A hard limit so that a hung test fails the run instead of eating CI's time.

@@ -55,10 +55,8 @@ extension Reconcile {
         private func run(
             _ specs: [EnvironmentSpec], engine: any ContainerEngine, stateDirectory: String, context: CommandContext
         ) async throws -> Int32 {
-            let resolver = SecretResolver(environment: context.environment)
-            let desired = specs.map { DesiredEnvironment(spec: $0, secretValues: resolver.resolve($0).values) }
-            let host = try await Observer(engine: engine).observe(specs)
-            let plans = desired.map { Differ.plan($0, host: host) }
+            let planning = try await Planning.make(specs, engine: engine, context: context)
+            let (desired, plans) = (planning.desired, planning.plans)
             let printer = ApplyPrinter(output: output, context: context)
             if output == .text { context.output.write(PlanRenderer(plans: plans).text()) }
 
@@ -117,9 +115,10 @@ extension Reconcile {
                     try? FileManager.default.removeItem(atPath: marker)
                 }
             }
-            let deployContext = DeployContext(
+            var deployContext = DeployContext(
                 engine: engine, probe: HTTPHealthProbe(), clock: clock, report: { printer.event($0) },
                 wallClock: context.now, abortAt: abortAt, unverifiedID: unverified, markUnverified: markUnverified)
+            deployContext.pullProgress = { printer.progress($1, environment: $0, milestone: $2) }
             let revision = GitRevision.head(containing: spec.file)
             let outcome = await Deployer().apply(
                 desired, plan: plan, host: host, revision: revision, context: deployContext)

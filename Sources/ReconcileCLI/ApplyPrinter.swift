@@ -2,11 +2,41 @@ import Foundation
 import ReconcileCore
 
 /// Prints apply progress: `staging: health /health ok after 0.4 s (attempt 2)`, or JSON lines.
+/// On a terminal, pull progress is one line redrawn in place: at each milestone, and byte counts at
+/// most ten times a second.
 struct ApplyPrinter: Sendable {
     var output: ApplyOutput
     var context: CommandContext
+    /// Whether a progress line is on screen, and when it was last drawn.
+    private let drawn = Locked((visible: false, at: Date.distantPast))
+
+    init(output: ApplyOutput, context: CommandContext) {
+        self.output = output
+        self.context = context
+    }
+
+    func progress(_ line: String, environment: String, milestone: Bool) {
+        guard output == .text, let terminal = context.progress else { return }
+        let now = Date()
+        let draw = drawn.withLock { state in
+            guard milestone || now.timeIntervalSince(state.at) >= 0.1 else { return false }
+            state = (true, now)
+            return true
+        }
+        if draw { terminal.write("\r\u{1B}[K\(environment): \(line)") }
+    }
+
+    /// Clears a progress line before the next line is printed.
+    private func clearProgress() {
+        let visible = drawn.withLock { state in
+            defer { state = (false, .distantPast) }
+            return state.visible
+        }
+        if visible, let terminal = context.progress { terminal.write("\r\u{1B}[K") }
+    }
 
     func event(_ event: DeployEvent) {
+        clearProgress()
         switch output {
         case .json: json(event)
         case .text:
@@ -83,12 +113,10 @@ enum StateDirectory {
     }
 }
 
-/// Asks a yes/no question, only when stdin is a terminal; without one the answer is no.
+/// Asks a yes/no question, only on a terminal; without one the answer is no.
 enum Prompt {
     static func confirm(_ question: String, context: CommandContext) -> Bool {
-        guard isatty(STDIN_FILENO) == 1, context.environment["RECONCILE_NO_PROMPT"] == nil else { return false }
-        context.errors.write(question)
-        guard let answer = readLine() else { return false }
+        guard let ask = context.ask, let answer = ask(question) else { return false }
         return ["y", "yes"].contains(answer.trimmingCharacters(in: .whitespaces).lowercased())
     }
 }

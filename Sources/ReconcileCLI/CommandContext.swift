@@ -45,28 +45,44 @@ public struct CommandContext: Sendable {
     /// Connects to the container engine (fails fast with an `EngineError` when it is down).
     public var connect: @Sendable () async throws -> any ContainerEngine
     public var now: @Sendable () -> Date
+    /// Asks a person a question and returns the answer; nil when stdin is not a terminal, so
+    /// nothing ever waits for an answer in cron or CI.
+    public var ask: (@Sendable (String) -> String?)?
+    /// A terminal to redraw progress lines on (stderr when it is one); nil otherwise.
+    public var progress: (any TextOutput)?
 
     public init(
         environment: [String: String], output: any TextOutput, errors: any TextOutput,
         connect: @escaping @Sendable () async throws -> any ContainerEngine,
-        now: @escaping @Sendable () -> Date = { Date() }
+        now: @escaping @Sendable () -> Date = { Date() },
+        ask: (@Sendable (String) -> String?)? = nil, progress: (any TextOutput)? = nil
     ) {
         self.environment = environment
         self.output = output
         self.errors = errors
         self.connect = connect
         self.now = now
+        self.ask = ask
+        self.progress = progress
     }
 
     /// The real process: its environment, stdout and stderr, and the Docker engine named by DOCKER_HOST.
     public static func live() -> CommandContext {
         let environment = ProcessInfo.processInfo.environment
+        var ask: (@Sendable (String) -> String?)?
+        if isatty(STDIN_FILENO) == 1 && environment["RECONCILE_NO_PROMPT"] == nil {
+            ask = { question in
+                FileOutput.standardError.write(question)
+                return readLine()
+            }
+        }
+        let progress: (any TextOutput)? = isatty(STDERR_FILENO) == 1 ? FileOutput.standardError : nil
         return CommandContext(
             environment: environment, output: FileOutput.standardOutput, errors: FileOutput.standardError,
             connect: {
                 let endpoint = try DockerEndpoint.from(environment: environment)
                 return try await DockerEngine.connect(endpoint)
-            })
+            }, ask: ask, progress: progress)
     }
 
     func say(_ line: String) { output.write(line + "\n") }

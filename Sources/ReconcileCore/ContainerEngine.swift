@@ -14,8 +14,8 @@ public protocol ContainerEngine: Sendable {
     func inspectContainer(_ idOrName: String) async throws -> ContainerSnapshot?
     /// The local image a reference resolves to, or nil when the host does not have it.
     func inspectImage(_ reference: String) async throws -> ImageSnapshot?
-    /// Pulls an image, reporting progress lines; fails if any line of the stream reports an error.
-    func pull(_ reference: String, progress: @escaping @Sendable (String) -> Void) async throws
+    /// Pulls an image, reporting each progress line; fails if any line of the stream reports an error.
+    func pull(_ reference: String, progress: @escaping @Sendable (PullProgress) -> Void) async throws
     /// Creates a container and returns its id.
     func createContainer(_ request: ContainerCreation) async throws -> String
     func startContainer(_ id: String) async throws

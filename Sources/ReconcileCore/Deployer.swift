@@ -55,6 +55,9 @@ public struct DeployContext: Sendable {
     /// Records (id) or clears (nil) the container whose gate is running, so a crash mid-gate is
     /// re-gated by the next apply.
     public var markUnverified: @Sendable (String?) -> Void
+    /// Pull progress for a terminal: the environment, one summary line, and whether it is a
+    /// milestone (a layer appeared or finished) rather than a byte count. Called many times a second.
+    public var pullProgress: @Sendable (String, String, Bool) -> Void = { _, _, _ in }
 
     public init(
         engine: any ContainerEngine, probe: any HealthProbe, clock: any DeployClock,
@@ -95,6 +98,15 @@ public struct Deployer: Sendable {
     ) async -> DeployOutcome {
         let spec = desired.spec
         var plan = plan
+        var host = host
+        if spec.pull == .always && plan.action != .conflict {
+            // Always means: ask the registry first, then plan against what the tag points at now.
+            if let refusal = await pull(spec, context: context) { return .refused(refusal) }
+            if let image = try? await context.engine.inspectImage(spec.image.description) {
+                host.images[spec.image.description] = image
+                plan = Differ.plan(desired, host: host)
+            }
+        }
         if plan.action == .inSync, let id = context.unverifiedID, id == plan.currentID {
             // An earlier apply died while gating this container: gate it now, roll back if it fails.
             context.report(
@@ -119,27 +131,41 @@ public struct Deployer: Sendable {
         return await strategy.deploy(desired, plan: plan, host: host, revision: revision, context: context)
     }
 
-    /// Pulls per the pull policy; a failure refuses the deploy before anything running is touched.
+    /// Pulls per the pull policy (`always` has pulled already); a failure refuses the deploy before
+    /// anything running is touched.
     func ensureImage(_ spec: EnvironmentSpec, host: HostState, context: DeployContext) async -> String? {
-        let reference = spec.image.description
-        let present = host.images[reference] != nil
+        let present = host.images[spec.image.description] != nil
         switch spec.pull {
         case .never where !present:
-            return "image \(reference) is not on this host and pull is never; nothing was changed"
-        case .missing where present, .never:
+            return "image \(spec.image) is not on this host and pull is never; nothing was changed"
+        case .missing where !present:
+            return await pull(spec, context: context)
+        case .missing, .never, .always:
             return nil
-        case .always, .missing:
-            let started = context.clock.now()
-            do {
-                try await context.engine.pull(reference) { _ in }
-                context.report(
-                    DeployEvent(
-                        environment: spec.environment, step: "pull", message: "pulled \(reference)",
-                        seconds: (context.clock.now() - started).seconds))
-                return nil
-            } catch {
-                return "\(error); nothing was changed"
+        }
+    }
+
+    /// Pulls the spec's image, passing progress on; returns the refusal when the pull fails.
+    func pull(_ spec: EnvironmentSpec, context: DeployContext) async -> String? {
+        let reference = spec.image.description
+        let started = context.clock.now()
+        let environment = spec.environment
+        let tracker = Locked(PullTracker())
+        let progress = context.pullProgress
+        do {
+            try await context.engine.pull(reference) { line in
+                let (milestone, summary) = tracker.withLock { tracker in
+                    (tracker.record(line), tracker.summary(of: reference))
+                }
+                progress(environment, summary, milestone)
             }
+            context.report(
+                DeployEvent(
+                    environment: environment, step: "pull", message: "pulled \(reference)",
+                    seconds: (context.clock.now() - started).seconds))
+            return nil
+        } catch {
+            return "\(error); nothing was changed"
         }
     }
 }

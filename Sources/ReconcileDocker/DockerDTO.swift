@@ -113,9 +113,13 @@ enum DockerDTO {
 
     struct ProgressLine: Decodable {
         struct ErrorDetailPart: Decodable { var message: String? }
+        struct DetailPart: Decodable {
+            var current: Int64?
+            var total: Int64?
+        }
         var status: String?
         var id: String?
-        var progress: String?
+        var progressDetail: DetailPart?
         var error: String?
         var errorDetail: ErrorDetailPart?
     }

@@ -47,7 +47,7 @@ extension DockerEngine {
         return try Self.decode(DockerDTO.ImageInspect.self, response, operation: "inspect image").snapshot
     }
 
-    public func pull(_ reference: String, progress: @escaping @Sendable (String) -> Void) async throws {
+    public func pull(_ reference: String, progress: @escaping @Sendable (PullProgress) -> Void) async throws {
         guard case .success(let parsed) = ImageReference.parse(reference) else {
             throw EngineError.pullFailed(reference: reference, message: "not a valid image reference")
         }
@@ -78,13 +78,16 @@ extension DockerEngine {
         if let last = lines.rest() { try Self.pullLine(last, reference: reference, progress: progress) }
     }
 
-    static func pullLine(_ line: Data, reference: String, progress: (String) -> Void) throws {
+    static func pullLine(_ line: Data, reference: String, progress: (PullProgress) -> Void) throws {
         guard let decoded = try? JSONDecoder().decode(DockerDTO.ProgressLine.self, from: line) else { return }
         if let error = decoded.errorDetail?.message ?? decoded.error {
             throw EngineError.pullFailed(reference: reference, message: error)
         }
-        let text = [decoded.id, decoded.status, decoded.progress].compactMap { $0 }.joined(separator: " ")
-        if !text.isEmpty { progress(text) }
+        guard let status = decoded.status else { return }
+        progress(
+            PullProgress(
+                id: decoded.id, status: status, current: decoded.progressDetail?.current,
+                total: decoded.progressDetail?.total))
     }
 
     public func createContainer(_ request: ContainerCreation) async throws -> String {

@@ -37,7 +37,7 @@ public struct CommandRun: Sendable {
 /// by default it fails as an engine that is down would.
 public func runReconcile(
     _ arguments: [String], environment: [String: String] = [:],
-    now: Date = Date(timeIntervalSince1970: 1_700_000_600),
+    now: Date = Date(timeIntervalSince1970: 1_700_000_600), answer: String? = nil, progress: CapturedOutput? = nil,
     connect: @escaping @Sendable () async throws -> any ContainerEngine = {
         throw EngineError.unreachable(
             endpoint: "unix:///var/run/docker.sock", reason: "no socket at /var/run/docker.sock")
@@ -45,8 +45,17 @@ public func runReconcile(
 ) async -> CommandRun {
     let output = CapturedOutput()
     let errors = CapturedOutput()
+    // `answer` stands for a person at a terminal: the prompt goes to stderr, the answer comes back.
+    var ask: (@Sendable (String) -> String?)?
+    if let answer {
+        ask = { question in
+            errors.write(question + answer + "\n")
+            return answer
+        }
+    }
     let context = CommandContext(
-        environment: environment, output: output, errors: errors, connect: connect, now: { now })
+        environment: environment, output: output, errors: errors, connect: connect, now: { now }, ask: ask,
+        progress: progress)
     let code = await Reconcile.run(arguments, context: context)
     return CommandRun(code: code, stdout: output.text, stderr: errors.text)
 }

@@ -12,6 +12,8 @@ public actor FakeEngine: ContainerEngine {
     private var failures: [String: EngineError] = [:]
     private var nextID = 1
     private var logsByID: [String: String] = [:]
+    /// What a pull of a reference brings: a stand-in for the registry.
+    private var registry: [String: ImageSnapshot] = [:]
 
     public init(containers: [ContainerSnapshot] = [], images: [String: ImageSnapshot] = [:]) {
         self.images = images
@@ -25,6 +27,9 @@ public actor FakeEngine: ContainerEngine {
     public func fail(_ operation: String, with error: EngineError) { failures[operation] = error }
 
     public func addImage(_ reference: String, _ image: ImageSnapshot) { images[reference] = image }
+
+    /// Makes a later pull of `reference` bring `image` (a tag that moved in the registry).
+    public func publish(_ reference: String, _ image: ImageSnapshot) { registry[reference] = image }
 
     public func container(named name: String) -> ContainerSnapshot? {
         containersByID.values.first { $0.name == name }
@@ -66,10 +71,11 @@ public actor FakeEngine: ContainerEngine {
         return images[reference] ?? images.values.first { $0.id == reference }
     }
 
-    public func pull(_ reference: String, progress: @escaping @Sendable (String) -> Void) async throws {
+    public func pull(_ reference: String, progress: @escaping @Sendable (PullProgress) -> Void) async throws {
         try record("pull \(reference)", "pull")
-        progress("Pulling \(reference)")
-        if images[reference] == nil { images[reference] = ImageSnapshot(id: "sha256:pulled-\(reference)") }
+        progress(PullProgress(id: "layer1", status: "Downloading", current: 512, total: 1024))
+        progress(PullProgress(id: "layer1", status: "Pull complete"))
+        images[reference] = registry[reference] ?? images[reference] ?? ImageSnapshot(id: "sha256:pulled-\(reference)")
     }
 
     public func createContainer(_ request: ContainerCreation) async throws -> String {

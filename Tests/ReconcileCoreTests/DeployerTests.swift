@@ -8,15 +8,17 @@ struct DeployerTests {
 
     func deploy(
         _ desired: DesiredEnvironment, engine: FakeEngine, probe: ScriptedProbe = .healthy(),
-        clock: ManualClock = ManualClock()
+        clock: ManualClock = ManualClock(),
+        progress: @escaping @Sendable (String, String, Bool) -> Void = { _, _, _ in }
     ) async throws -> (DeployOutcome, [DeployEvent]) {
         let host = HostState(
             containers: try await engine.containers(), images: ["acme/app:v1": image, "acme/app:v0": image])
         let plan = Differ.plan(desired, host: host)
         let log = EventLog()
-        let context = DeployContext(
+        var context = DeployContext(
             engine: engine, probe: probe, clock: clock, report: { log.record($0) },
             wallClock: { Date(timeIntervalSince1970: 1_800_000_000) })
+        context.pullProgress = progress
         let outcome = await Deployer().apply(desired, plan: plan, host: host, revision: "abc", context: context)
         return (outcome, log.all)
     }
@@ -174,6 +176,69 @@ struct DeployerTests {
                     "cannot pull acme/other:v9: manifest unknown; check the image name and tag, and registry access; nothing was changed"
                 ))
         #expect(await engine.mutatingCalls.allSatisfy { $0.hasPrefix("pull") })
+    }
+
+    @Test func pullAlwaysReplacesWhenTheTagMovedInTheRegistry() async throws {
+        var always = spec
+        always.pull = .always
+        let desired = DesiredEnvironment(spec: always)
+        let engine = FakeEngine(containers: [Build.container(desired)], images: ["acme/app:v1": image])
+        await engine.publish("acme/app:v1", ImageSnapshot(id: "sha256:2222"))
+        let progress = Locked<[String]>([])
+        let (outcome, events) = try await deploy(desired, engine: engine) { _, line, _ in
+            progress.withLock { $0.append(line) }
+        }
+        #expect(outcome == .converged("acme/app:v1 serving on port 18001"))
+        #expect(Array(events.map(\.step).prefix(2)) == ["pull", "backup"])
+        #expect(await engine.container(named: "app-staging")?.imageID == "sha256:2222")
+        #expect(
+            progress.withLock { $0 }
+                == [
+                    "pulling acme/app:v1: 0/1 layers done, 512 B of 1.0 kB",
+                    "pulling acme/app:v1: 1/1 layers done, 1.0 kB of 1.0 kB",
+                ])
+    }
+
+    @Test func pullAlwaysWithAnUnchangedTagTouchesNoContainer() async throws {
+        var always = spec
+        always.pull = .always
+        let desired = DesiredEnvironment(spec: always)
+        let engine = FakeEngine(containers: [Build.container(desired)], images: ["acme/app:v1": image])
+        let (outcome, events) = try await deploy(desired, engine: engine)
+        #expect(outcome == .unchanged)
+        #expect(events.map(\.step) == ["pull"])
+        #expect(await engine.mutatingCalls == ["pull acme/app:v1"])
+
+        await engine.fail("pull", with: .pullFailed(reference: "acme/app:v1", message: "connection refused"))
+        let (refused, _) = try await deploy(desired, engine: engine)
+        #expect(
+            refused
+                == .refused(
+                    "cannot pull acme/app:v1: connection refused; check the image name and tag, and registry access; nothing was changed"
+                ))
+        #expect(await engine.mutatingCalls == ["pull acme/app:v1", "pull acme/app:v1"])
+    }
+
+    @Test func pullTrackerSummarisesLayersAndBytes() {
+        var tracker = PullTracker()
+        #expect(tracker.summary(of: "app:v2") == "pulling app:v2")
+        let lines = [
+            PullProgress(id: "v2", status: "Pulling from acme/app"),
+            PullProgress(id: "a", status: "Already exists"),
+            PullProgress(id: "b", status: "Pulling fs layer"),
+            PullProgress(id: "b", status: "Downloading", current: 1_500_000, total: 40_100_000),
+        ]
+        let milestones = lines.map { tracker.record($0) }
+        #expect(milestones == [false, true, true, false])
+        #expect(tracker.summary(of: "app:v2") == "pulling app:v2: 1/2 layers done, 1.5 MB of 40.1 MB")
+        let downloaded = tracker.record(PullProgress(id: "b", status: "Download complete"))
+        let extracted = tracker.record(PullProgress(id: "b", status: "Pull complete"))
+        #expect(downloaded && !extracted)
+        #expect(tracker.summary(of: "app:v2") == "pulling app:v2: 2/2 layers done, 40.1 MB of 40.1 MB")
+        var quiet = PullTracker()
+        quiet.record(PullProgress(status: "Digest: sha256:abc"))
+        #expect(quiet.summary(of: "app:v2") == "pulling app:v2: Digest: sha256:abc")
+        #expect(PullTracker.bytes(2_500_000_000) == "2.5 GB")
     }
 
     @Test func judgeComparesJSONFields() {

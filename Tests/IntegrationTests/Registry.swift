@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// A private image registry for one test: Debian's `docker-registry` on a kernel-chosen loopback
+/// port with its own storage, stopped and deleted afterwards. dockerd trusts 127.0.0.0/8 over
+/// plain HTTP, so pulls from it are real pulls.
+struct Registry {
+    let pid: pid_t
+    let port: Int
+    let directory: String
+    let runID: String
+
+    static let binary = "/usr/bin/docker-registry"
+    static let docker = "/usr/bin/docker"
+
+    static func start(port: Int, runID: String) async throws -> Registry {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reconcile-registry-\(runID)")
+            .path
+        try FileManager.default.createDirectory(atPath: "\(directory)/data", withIntermediateDirectories: true)
+        let config = """
+            version: 0.1
+            log: {level: warn}
+            storage: {filesystem: {rootdirectory: \(directory)/data}}
+            http: {addr: "127.0.0.1:\(port)"}
+            """
+        try config.write(toFile: "\(directory)/config.yml", atomically: true, encoding: .utf8)
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw FixtureError("\(binary) is missing: `make test` installs Debian's docker-registry")
+        }
+        let pid = try Spawn.start(binary, ["serve", "\(directory)/config.yml"], output: "\(directory)/log")
+        let registry = Registry(pid: pid, port: port, directory: directory, runID: runID)
+        let url = try #require(URL(string: "http://127.0.0.1:\(port)/v2/"))
+        for _ in 0..<100 {
+            if let (_, response) = try? await URLSession.shared.data(from: url),
+                (response as? HTTPURLResponse)?.statusCode == 200
+            {
+                return registry
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        registry.stop()
+        throw FixtureError("docker-registry did not answer on port \(port)")
+    }
+
+    /// `127.0.0.1:<port>/<run id>/app:<tag>`
+    func reference(_ tag: String) -> String { "127.0.0.1:\(port)/\(runID)/app:\(tag)" }
+
+    /// Pushes a local image under `tag`, then removes the local tag so only a pull brings it back.
+    /// With `fresh`, the pushed image gets a layer of its own (a file naming the run), so the pull
+    /// downloads it rather than finding every layer on the host.
+    func publish(_ local: String, as tag: String, fresh: Bool = false) throws {
+        let target = reference(tag)
+        if fresh {
+            let name = "\(runID)-commit-\(tag)"
+            try Self.run(["create", "--name", name, "--label", "io.reconcile.test=\(runID)", local])
+            defer { _ = try? Self.run(["rm", "-f", name]) }
+            try "\(runID)\n".write(toFile: "\(directory)/stamp", atomically: true, encoding: .utf8)
+            try Self.run(["cp", "\(directory)/stamp", "\(name):/stamp"])
+            try Self.run(["commit", name, target])
+        } else {
+            try Self.run(["tag", local, target])
+        }
+        try Self.run(["push", target])
+        try Self.run(["rmi", target])
+    }
+
+    /// Removes the registry's images from the host (pulled by tag or digest, or made by
+    /// `publish`) and stops it.
+    func stop() {
+        let listing = "\(directory)/images"
+        let repository = "127.0.0.1:\(port)/\(runID)/app"
+        let pulled = [
+            "images", "--digests", "--format", "{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}", repository,
+        ]
+        let made = ["images", "-q", "--filter", "label=io.reconcile.test=\(runID)"]
+        var references: [String] = []
+        for arguments in [pulled, made] {
+            _ = Spawn.wait((try? Spawn.start(Self.docker, arguments, output: listing)) ?? 0)
+            let text = (try? String(contentsOfFile: listing, encoding: .utf8)) ?? ""
+            references += text.split(whereSeparator: { $0 == "\n" || $0 == " " }).map(String.init)
+        }
+        for reference in references where !reference.contains("<none>") {
+            _ = try? Self.run(["rmi", "-f", reference])
+        }
+        kill(-pid, SIGKILL)
+        _ = Spawn.wait(pid)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    @discardableResult
+    static func run(_ arguments: [String]) throws -> Int32 {
+        let status = Spawn.wait(try Spawn.start(docker, arguments))
+        guard status == 0 else { throw FixtureError("docker \(arguments.joined(separator: " ")) failed (\(status))") }
+        return status
+    }
+}

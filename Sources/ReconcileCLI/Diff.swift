@@ -1,6 +1,5 @@
 import ArgumentParser
 import ReconcileCore
-import ReconcileSystem
 
 /// Output formats of `diff`.
 enum PlanFormat: String, ExpressibleByArgument, CaseIterable {
@@ -38,15 +37,8 @@ extension Reconcile {
         /// Loads the files, observes the engine once, and plans each environment.
         static func plans(_ paths: [String], context: CommandContext) async throws -> [EnvironmentPlan] {
             let loaded = try EnvironmentLoader.load(paths)
-            let resolver = SecretResolver(environment: context.environment)
             return try await context.withEngine { engine in
-                let host = try await Observer(engine: engine).observe(loaded.specs)
-                return loaded.specs.map { spec in
-                    let secrets = resolver.resolve(spec)
-                    var plan = Differ.plan(DesiredEnvironment(spec: spec, secretValues: secrets.values), host: host)
-                    plan.warnings = secrets.problems + plan.warnings
-                    return plan
-                }
+                try await Planning.make(loaded.specs, engine: engine, context: context).plans
             }
         }
     }

@@ -144,7 +144,7 @@ public enum Differ {
         -> [PruneItem]
     {
         // Backups are named <name>-backup-<UTC time>: newest first by name.
-        let backups = mine.filter { $0.isBackup(of: spec) && $0.id != current?.id }.sorted { $0.name > $1.name }
+        let backups = mine.backups(of: spec).filter { $0.id != current?.id }
         let keep = max(0, spec.backups - (replacing ? 1 : 0))
         var items = backups.dropFirst(keep).map {
             PruneItem(name: $0.name, id: $0.id, reason: "backup beyond the \(spec.backups) kept")

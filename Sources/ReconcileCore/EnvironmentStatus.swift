@@ -35,10 +35,8 @@ public struct EnvironmentStatus: Sendable, Equatable {
                 active = try await engine.inspectContainer(summary.id) ?? summary
                 if let id = active?.imageID, !id.isEmpty { image = try await engine.inspectImage(id) }
             }
-            let backups = containers.filter {
-                $0.isBackup(of: spec)
-            }.sorted { $0.name > $1.name }
-            result.append(EnvironmentStatus(spec: spec, active: active, image: image, backups: backups))
+            result.append(
+                EnvironmentStatus(spec: spec, active: active, image: image, backups: containers.backups(of: spec)))
         }
         return result
     }

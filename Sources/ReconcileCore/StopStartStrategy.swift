@@ -28,7 +28,7 @@ public struct StopStartStrategy: ReplaceStrategy {
                     seconds: since.map { (context.clock.now() - $0).seconds }))
         }
         let mine = host.containers.filter { $0.isManaged(service: spec.service, environment: spec.environment) }
-        var backups = mine.filter { $0.isBackup(of: spec) }.sorted { $0.name > $1.name }
+        var backups = mine.backups(of: spec)
 
         // Leftovers of an interrupted apply go first; they are ours and hold nothing we need.
         for item in plan.prune where item.reason.hasPrefix("left over") {
@@ -206,5 +206,12 @@ extension ContainerSnapshot {
     public func isBackup(of spec: EnvironmentSpec) -> Bool {
         isManaged(service: spec.service, environment: spec.environment)
             && name.hasPrefix(spec.containerName + "-backup-")
+    }
+}
+
+extension Sequence where Element == ContainerSnapshot {
+    /// This environment's backups, newest first (their names end in a UTC time).
+    public func backups(of spec: EnvironmentSpec) -> [ContainerSnapshot] {
+        filter { $0.isBackup(of: spec) }.sorted { $0.name > $1.name }
     }
 }

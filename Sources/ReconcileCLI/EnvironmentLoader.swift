@@ -18,11 +18,21 @@ enum EnvironmentLoader {
         for path in paths.isEmpty ? [defaultPath] : paths {
             var isDirectory: ObjCBool = false
             guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                var info = stat()
+                if stat(path, &info) != 0 && errno == EACCES {
+                    // In a container this is usually a mount the non-root user cannot enter.
+                    throw UsageError(
+                        "\(path): permission denied for uid \(getuid()); make it and its parent folders readable (chmod a+rx)"
+                    )
+                }
                 throw UsageError("\(path): no such file or folder")
             }
             if isDirectory.boolValue {
-                let names = try manager.contentsOfDirectory(atPath: path)
-                    .filter { $0.hasSuffix(".yml") || $0.hasSuffix(".yaml") }.sorted()
+                guard let all = try? manager.contentsOfDirectory(atPath: path) else {
+                    throw UsageError(
+                        "\(path): cannot list this folder as uid \(getuid()); make it readable (chmod a+rx)")
+                }
+                let names = all.filter { $0.hasSuffix(".yml") || $0.hasSuffix(".yaml") }.sorted()
                 if names.isEmpty { throw UsageError("\(path): no environment files (*.yml, *.yaml) in this folder") }
                 let base = path.hasSuffix("/") ? String(path.dropLast()) : path
                 files += names.map { "\(base)/\($0)" }

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The seed's stage 7, runtime container test: starts the image `make image` built with the host's
+# Docker socket and this checkout mounted, and checks version, validate, status and diff inside it
+# against the host engine, that it runs as a non-root user, and that its logs show no errors.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE=${IMAGE:-reconcile:local}
+SOCKET=/var/run/docker.sock
+NAME="reconcile-runtime-test-$$"
+LABEL="io.reconcile.test=runtime-$$"
+WORK=$(mktemp -d)
+SERVICE="rtimage$$"
+cleanup() {
+    docker rm -f "$NAME" >/dev/null 2>&1 || true
+    docker ps -aq --filter "label=io.reconcile.service=$SERVICE" | xargs -r docker rm -f >/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "runtime-test: FAIL: $*" >&2
+    exit 1
+}
+ok() { echo "runtime-test: ok: $*"; }
+
+docker image inspect "$IMAGE" >/dev/null 2>&1 || fail "no image $IMAGE; run make image first"
+user=$(docker image inspect --format '{{.Config.User}}' "$IMAGE")
+[ "$user" = "10001:10001" ] || fail "the image runs as '$user', expected the non-root 10001:10001"
+ok "runs as $user (non-root)"
+
+# The socket's group, so the non-root user may talk to the engine.
+group=$(stat -c %g "$SOCKET")
+cp -r environments "$WORK/environments"
+# mktemp makes a 0700 folder: the non-root user must be able to enter it.
+chmod -R a+rX "$WORK"
+run() {
+    docker run --rm --label "$LABEL" --group-add "$group" -v "$SOCKET:$SOCKET" -v "$WORK:/work:ro" "$IMAGE" "$@"
+}
+
+out=$(run version) || fail "reconcile version exited $?"
+case "$out" in "reconcile "*" (commit "*) ok "version: $out" ;; *) fail "version printed '$out'" ;; esac
+
+out=$(run validate 2>&1) || fail "validate environments/ exited $?: $out"
+ok "validate: $(echo "$out" | tail -n 1)"
+
+out=$(run status 2>&1) || fail "status exited $?: $out"
+echo "$out" | grep -q '^ENVIRONMENT' || fail "status printed no table: $out"
+ok "status: $(echo "$out" | wc -l) lines from the host engine"
+
+set +e
+out=$(run diff 2>&1)
+code=$?
+set -e
+[ "$code" -eq 0 ] || [ "$code" -eq 2 ] || fail "diff exited $code: $out"
+echo "$out" | grep -q '^Plan: ' || fail "diff printed no plan: $out"
+ok "diff: exit $code, $(echo "$out" | grep '^Plan: ')"
+
+# A broken file: the error names file, line and field, from inside the container.
+printf 'service: app\nenvironment: staging\nimage: acme/app:v1\nport: 80001\n' >"$WORK/environments/broken.yml"
+set +e
+out=$(run validate environments/broken.yml 2>&1)
+code=$?
+set -e
+rm "$WORK/environments/broken.yml"
+[ "$code" -eq 1 ] || fail "validate of a broken file exited $code, expected 1"
+echo "$out" | grep -q 'environments/broken.yml:4:7: port: must be between 1 and 65535' || fail "unexpected: $out"
+ok "a broken file: $out"
+
+# A checkout the non-root user cannot read: the error says so, instead of "no such file".
+LOCKED=$(mktemp -d)
+set +e
+out=$(docker run --rm --label "$LABEL" -v "$LOCKED:/locked:ro" "$IMAGE" validate /locked 2>&1)
+code=$?
+inner=$(docker run --rm --label "$LABEL" -v "$LOCKED:/locked:ro" "$IMAGE" validate /locked/environments 2>&1)
+set -e
+rmdir "$LOCKED"
+[ "$code" -eq 1 ] || fail "validate of an unreadable folder exited $code, expected 1"
+echo "$out" | grep -q '^reconcile: error: /locked: cannot list this folder as uid 10001' || fail "unexpected: $out"
+echo "$inner" | grep -q '^reconcile: error: /locked/environments: permission denied for uid 10001' ||
+    fail "unexpected: $inner"
+ok "an unreadable mount: $out"
+ok "a folder inside it: $inner"
+
+# Started detached like a cron job would run it; its logs must show no error or warning.
+docker run -d --name "$NAME" --label "$LABEL" --group-add "$group" -v "$SOCKET:$SOCKET" -v "$WORK:/work:ro" \
+    "$IMAGE" diff --format json >/dev/null
+code=$(docker wait "$NAME")
+[ "$code" -eq 0 ] || [ "$code" -eq 2 ] || fail "detached diff exited $code: $(docker logs "$NAME" 2>&1)"
+# stdout is the plan as JSON; stderr (errors and warnings of the run) must be empty.
+errors=$(docker logs "$NAME" 2>&1 >/dev/null)
+[ -z "$errors" ] || fail "the container's stderr shows a problem: $errors"
+docker logs "$NAME" 2>/dev/null | python3 -m json.tool >/dev/null || fail "diff --format json printed no valid JSON"
+ok "detached diff --format json: exit $code, valid JSON, nothing on stderr"
+# apply from the container, as documented: --network host for the health gate, a state folder.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$WORK/apply/environments" "$WORK/state"
+cat >"$WORK/apply/environments/staging.yml" <<YAML
+service: $SERVICE
+environment: staging
+image: reconcile-fixture:v1
+port: $port
+container_port: 8080
+stop_timeout: 1s
+health: {path: /health, startup: 5s, interval: 300ms, attempts: 3}
+YAML
+chmod -R a+rX "$WORK/apply"
+chown 10001:10001 "$WORK/state"
+out=$(docker run --rm --label "$LABEL" --network host --group-add "$group" -v "$SOCKET:$SOCKET" \
+    -v "$WORK/apply:/work:ro" -v "$WORK/state:/state" "$IMAGE" apply 2>&1) || fail "apply exited $?: $out"
+echo "$out" | grep -q 'staging: result converged' || fail "apply did not converge: $out"
+python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/health').read().decode())" |
+    grep -q '"version":"v1"' || fail "nothing serves v1 on $port"
+[ -s "$WORK/state/journal.jsonl" ] || fail "apply wrote no journal in the mounted state folder"
+ok "apply in the container: $(echo "$out" | grep 'staging: gate health')"
+
+echo "runtime-test: all checks passed"

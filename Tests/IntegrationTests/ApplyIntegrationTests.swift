@@ -131,8 +131,10 @@ struct ApplyIntegrationTests {
             let started = ContinuousClock.now
             let run = await scene.apply()
             #expect(run.code == 3)
-            // The budget is 30s + 10 × 5s; the crash (1s after start) must end the gate long before.
-            #expect(ContinuousClock.now - started < .seconds(8))
+            // The budget is 30s + 10 × 5s; the crash (1s after start) must end the gate long before even
+            // the 30s startup is over. The whole apply (stop, start, rollback) takes about 2.5 s on a
+            // quiet machine; 9 s was seen with every other test running beside it on 2 cores.
+            #expect(ContinuousClock.now - started < .seconds(20))
             #expect(run.stderr.contains("container exited with code 3"), "\(run.stderr)")
             #expect(run.stderr.contains("fatal: cannot connect to database"))
             #expect(try await scene.health().contains(#""version":"v1""#))

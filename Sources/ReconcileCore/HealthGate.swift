@@ -63,10 +63,14 @@ public struct HealthGate: Sendable {
     }
 
     /// The container exited (or is restarting after an exit): fail at once.
-    public mutating func containerExited(code: Int?, at elapsed: Duration) -> Step {
+    /// `restarts` counts the restarts its restart policy made meanwhile; `code` is nil when the
+    /// engine no longer reports it (the container runs again after a restart).
+    public mutating func containerExited(code: Int?, restarts: Int = 0, at elapsed: Duration) -> Step {
         finished = true
         let status = code.map { "with code \($0)" } ?? "unexpectedly"
-        return .failed(reason: "container exited \(status) \(Quantities.format(elapsed)) after start")
+        let restarted =
+            restarts > 0 ? " and was restarted by its restart policy (\(restarts) time\(restarts == 1 ? "" : "s"))" : ""
+        return .failed(reason: "container exited \(status)\(restarted) \(Quantities.format(elapsed)) after start")
     }
 
     private func summary(_ elapsed: Duration) -> String {

@@ -78,6 +78,7 @@ public struct StopStartStrategy: ReplaceStrategy {
             return .refused(plan.conflicts.joined(separator: " "))
         }
 
+        let restartsBefore = (try? await engine.inspectContainer(newID))?.restartCount ?? 0
         let startedAt = context.clock.now()
         do {
             try await engine.startContainer(newID)
@@ -87,7 +88,8 @@ public struct StopStartStrategy: ReplaceStrategy {
         }
         context.markUnverified(newID)
         abortIfAsked(.duringGate, context)
-        let verdict = await context.verifier.verify(spec, containerID: newID, startedAt: startedAt)
+        let verdict = await context.verifier.verify(
+            spec, containerID: newID, startedAt: startedAt, restartsBefore: restartsBefore)
         defer { context.markUnverified(nil) }
         for line in verdict.lines { say("gate", line, nil) }
         if let failure = verdict.failure {
@@ -154,10 +156,11 @@ public struct StopStartStrategy: ReplaceStrategy {
         }
         do {
             try await engine.renameContainer(backup.id, to: spec.containerName)
+            let restartsBefore = (try? await engine.inspectContainer(backup.id))?.restartCount ?? 0
             let startedAt = context.clock.now()
             try await engine.startContainer(backup.id)
             let verdict = await context.verifier.verify(
-                spec, containerID: backup.id, startedAt: startedAt, healthOnly: true)
+                spec, containerID: backup.id, startedAt: startedAt, restartsBefore: restartsBefore, healthOnly: true)
             guard verdict.failure == nil else {
                 return .rollbackFailed(
                     failure: failureText,

@@ -19,12 +19,17 @@ public struct Verifier: Sendable {
         public var lines: [String]
     }
 
-    /// Gates a started container. `healthOnly` skips smoke and performance (used for a restored backup).
-    public func verify(_ spec: EnvironmentSpec, containerID: String, startedAt: Duration, healthOnly: Bool = false)
-        async -> Verdict
-    {
+    /// Gates a started container. `restartsBefore` is its restart count from before it was started
+    /// (read now when not given: a crash and restart before that read would go unseen).
+    /// `healthOnly` skips smoke and performance (used for a restored backup).
+    public func verify(
+        _ spec: EnvironmentSpec, containerID: String, startedAt: Duration, restartsBefore: Int? = nil,
+        healthOnly: Bool = false
+    ) async -> Verdict {
         var lines: [String] = []
-        let restartsBefore = (try? await engine.inspectContainer(containerID))?.restartCount ?? 0
+        var restartsBefore = restartsBefore
+        if restartsBefore == nil { restartsBefore = (try? await engine.inspectContainer(containerID))?.restartCount }
+        let restartsAtStart = restartsBefore ?? 0
         var gate = HealthGate(policy: spec.health)
         var step = gate.started()
         while true {
@@ -39,9 +44,13 @@ public struct Verifier: Sendable {
                 let elapsed = clock.now() - startedAt
                 // A restart policy brings a crashed container straight back: a restart counts as an exit.
                 if let container = try? await engine.inspectContainer(containerID),
-                    [.exited, .dead, .restarting].contains(container.state) || container.restartCount > restartsBefore
+                    [.exited, .dead, .restarting].contains(container.state) || container.restartCount > restartsAtStart
                 {
-                    step = gate.containerExited(code: container.exitCode, at: elapsed)
+                    // Once restarted and running again, the engine no longer knows the exit code.
+                    let restarted = container.state == .running
+                    step = gate.containerExited(
+                        code: restarted ? nil : container.exitCode,
+                        restarts: container.restartCount - restartsAtStart, at: elapsed)
                     continue
                 }
                 let answer = await probe.get(

@@ -12,6 +12,9 @@ public actor FakeEngine: ContainerEngine {
     private var failures: [String: EngineError] = [:]
     private var nextID = 1
     private var logsByID: [String: String] = [:]
+    /// Images whose containers crash as soon as they start: the exit code, and whether a restart
+    /// policy brings them straight back (running again, restart count up, exit code gone).
+    private var crashes: [String: (code: Int, restarts: Bool)] = [:]
     /// What a pull of a reference brings: a stand-in for the registry.
     private var registry: [String: ImageSnapshot] = [:]
 
@@ -27,6 +30,10 @@ public actor FakeEngine: ContainerEngine {
     public func fail(_ operation: String, with error: EngineError) { failures[operation] = error }
 
     public func addImage(_ reference: String, _ image: ImageSnapshot) { images[reference] = image }
+
+    /// Makes containers of `image` crash with `code` when started; with `restarts`, the engine
+    /// restarts them at once, as a restart policy does.
+    public func crashOnStart(image: String, code: Int, restarts: Bool) { crashes[image] = (code, restarts) }
 
     /// Makes a later pull of `reference` bring `image` (a tag that moved in the registry).
     public func publish(_ reference: String, _ image: ImageSnapshot) { registry[reference] = image }
@@ -101,9 +108,15 @@ public actor FakeEngine: ContainerEngine {
 
     public func startContainer(_ id: String) async throws {
         try record("start \(id.prefix(12))", "start")
+        let crash = find(id).flatMap { crashes[$0.image] }
         try update(id) {
             $0.state = .running
             $0.startedAt = Date()
+            if let crash {
+                $0.state = crash.restarts ? .running : .exited
+                $0.exitCode = crash.restarts ? 0 : crash.code
+                if crash.restarts { $0.restartCount += 1 }
+            }
         }
     }
 

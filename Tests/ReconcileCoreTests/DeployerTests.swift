@@ -241,6 +241,26 @@ struct DeployerTests {
         #expect(PullTracker.bytes(2_500_000_000) == "2.5 GB")
     }
 
+    @Test(arguments: [false, true])
+    func crashingContainerFailsAtOnceWithOrWithoutARestartPolicy(_ restarts: Bool) async throws {
+        var old = spec
+        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let previous = Build.container(DesiredEnvironment(spec: old))
+        let engine = FakeEngine(containers: [previous], images: ["acme/app:v1": image])
+        await engine.crashOnStart(image: "acme/app:v1", code: 3, restarts: restarts)
+        var slow = spec
+        slow.health.startup = .seconds(30)
+        let clock = ManualClock()
+        let (outcome, _) = try await deploy(DesiredEnvironment(spec: slow), engine: engine, clock: clock)
+        #expect(
+            rollbackFailure(outcome)
+                == (restarts
+                    ? "container exited unexpectedly and was restarted by its restart policy (1 time) 0s after start"
+                    : "container exited with code 3 0s after start"))
+        #expect(clock.now() < .seconds(1), "the gate waited instead of failing at once")
+        #expect(await engine.container(named: "app-staging")?.id == previous.id)
+    }
+
     @Test func judgeComparesJSONFields() {
         var policy = HealthPolicy()
         policy.expectJSON = ["status": "healthy", "ready": "true"]

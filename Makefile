@@ -3,7 +3,7 @@ SHELL := /bin/bash
 COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
 export RECONCILE_COMMIT := $(COMMIT)
 
-.PHONY: all build release engine fixtures test lint lint-tools static deps image runtime-test ci format demo bench clean
+.PHONY: all build release engine fixtures test lint lint-tools static deps image runtime-test dockerfile-check ci format demo bench clean
 
 all: build
 
@@ -47,6 +47,11 @@ image: engine
 ## CI stage 6: the image run with the Docker socket mounted: version, validate, status, diff.
 runtime-test: engine
 	bash scripts/runtime-test.sh
+
+## Not a CI stage (about 15 minutes): builds the root Dockerfile against local stand-ins for its
+## two base images and runs the runtime test on the result.
+dockerfile-check: engine
+	bash scripts/dockerfile-check.sh
 
 ## Every stage, in the seed's order, as CI runs them.
 ci:

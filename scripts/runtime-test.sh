@@ -34,8 +34,10 @@ group=$(stat -c %g "$SOCKET")
 cp -r environments "$WORK/environments"
 # mktemp makes a 0700 folder: the non-root user must be able to enter it.
 chmod -R a+rX "$WORK"
+# Every run: labelled as this test's, and allowed to reach the engine through the socket.
+ENGINE=(--label "$LABEL" --group-add "$group" -v "$SOCKET:$SOCKET")
 run() {
-    docker run --rm --label "$LABEL" --group-add "$group" -v "$SOCKET:$SOCKET" -v "$WORK:/work:ro" "$IMAGE" "$@"
+    docker run --rm "${ENGINE[@]}" -v "$WORK:/work:ro" "$IMAGE" "$@"
 }
 
 out=$(run version) || fail "reconcile version exited $?"
@@ -83,8 +85,7 @@ ok "an unreadable mount: $out"
 ok "a folder inside it: $inner"
 
 # Started detached like a cron job would run it; its logs must show no error or warning.
-docker run -d --name "$NAME" --label "$LABEL" --group-add "$group" -v "$SOCKET:$SOCKET" -v "$WORK:/work:ro" \
-    "$IMAGE" diff --format json >/dev/null
+docker run -d --name "$NAME" "${ENGINE[@]}" -v "$WORK:/work:ro" "$IMAGE" diff --format json >/dev/null
 code=$(docker wait "$NAME")
 [ "$code" -eq 0 ] || [ "$code" -eq 2 ] || fail "detached diff exited $code: $(docker logs "$NAME" 2>&1)"
 # stdout is the plan as JSON; stderr (errors and warnings of the run) must be empty.
@@ -106,8 +107,7 @@ health: {path: /health, startup: 5s, interval: 300ms, attempts: 3}
 YAML
 chmod -R a+rX "$WORK/apply"
 chown 10001:10001 "$WORK/state"
-out=$(docker run --rm --label "$LABEL" --network host --group-add "$group" -v "$SOCKET:$SOCKET" \
-    -v "$WORK/apply:/work:ro" -v "$WORK/state:/state" "$IMAGE" apply 2>&1) || fail "apply exited $?: $out"
+out=$(docker run --rm "${ENGINE[@]}" --network host -v "$WORK/apply:/work:ro" -v "$WORK/state:/state" "$IMAGE" apply 2>&1) || fail "apply exited $?: $out"
 echo "$out" | grep -q 'staging: result converged' || fail "apply did not converge: $out"
 python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/health').read().decode())" |
     grep -q '"version":"v1"' || fail "nothing serves v1 on $port"

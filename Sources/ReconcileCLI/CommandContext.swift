@@ -18,23 +18,14 @@ public struct FileOutput: TextOutput {
 }
 
 /// Keeps what was written, for tests.
-public final class CapturedOutput: TextOutput, @unchecked Sendable {
-    private let lock = NSLock()
-    private var buffer = ""
+public final class CapturedOutput: TextOutput, Sendable {
+    private let buffer = Locked("")
 
     public init() {}
 
-    public func write(_ text: String) {
-        lock.lock()
-        buffer += text
-        lock.unlock()
-    }
+    public func write(_ text: String) { buffer.withLock { $0 += text } }
 
-    public var text: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return buffer
-    }
+    public var text: String { buffer.withLock { $0 } }
 }
 
 /// Everything a command touches outside itself, so tests can run commands in-process.
@@ -99,5 +90,13 @@ public struct CommandContext: Sendable {
             await engine.shutdown()
             throw error
         }
+    }
+}
+
+/// Asks a yes/no question, only on a terminal; without one the answer is no.
+enum Prompt {
+    static func confirm(_ question: String, context: CommandContext) -> Bool {
+        guard let ask = context.ask, let answer = ask(question) else { return false }
+        return ["y", "yes"].contains(answer.trimmingCharacters(in: .whitespaces).lowercased())
     }
 }

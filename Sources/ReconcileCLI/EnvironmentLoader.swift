@@ -16,10 +16,9 @@ enum EnvironmentLoader {
         var files: [String] = []
         let manager = FileManager.default
         for path in paths.isEmpty ? [defaultPath] : paths {
-            var isDirectory: ObjCBool = false
-            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                var info = stat()
-                if stat(path, &info) != 0 && errno == EACCES {
+            var info = stat()
+            guard stat(path, &info) == 0 else {
+                if errno == EACCES {
                     // In a container this is usually a mount the non-root user cannot enter.
                     throw UsageError(
                         "\(path): permission denied for uid \(getuid()); make it and its parent folders readable (chmod a+rx)"
@@ -27,7 +26,7 @@ enum EnvironmentLoader {
                 }
                 throw UsageError("\(path): no such file or folder")
             }
-            if isDirectory.boolValue {
+            if info.st_mode & S_IFMT == S_IFDIR {
                 guard let all = try? manager.contentsOfDirectory(atPath: path) else {
                     throw UsageError(
                         "\(path): cannot list this folder as uid \(getuid()); make it readable (chmod a+rx)")

@@ -37,12 +37,15 @@ public struct StopStartStrategy: ReplaceStrategy {
         }
 
         var newID: String
+        // A container created here has never restarted; an existing one may have.
+        var restartsBefore = 0
         switch plan.action {
         case .inSync:
             return await prune(spec, backups: backups, context: context, summary: "in sync")
         case .start:
             guard let id = plan.currentID else { return .refused("no container to start") }
             newID = id
+            restartsBefore = (try? await engine.inspectContainer(id))?.restartCount ?? 0
         case .create, .replace:
             do {
                 if let current = plan.currentID.flatMap({ id in mine.first { $0.id == id } }) {
@@ -78,7 +81,6 @@ public struct StopStartStrategy: ReplaceStrategy {
             return .refused(plan.conflicts.joined(separator: " "))
         }
 
-        let restartsBefore = (try? await engine.inspectContainer(newID))?.restartCount ?? 0
         let startedAt = context.clock.now()
         do {
             try await engine.startContainer(newID)

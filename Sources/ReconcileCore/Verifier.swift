@@ -20,16 +20,13 @@ public struct Verifier: Sendable {
     }
 
     /// Gates a started container. `restartsBefore` is its restart count from before it was started
-    /// (read now when not given: a crash and restart before that read would go unseen).
+    /// (read after the start, a crash and restart in between would go unseen).
     /// `healthOnly` skips smoke and performance (used for a restored backup).
     public func verify(
-        _ spec: EnvironmentSpec, containerID: String, startedAt: Duration, restartsBefore: Int? = nil,
+        _ spec: EnvironmentSpec, containerID: String, startedAt: Duration, restartsBefore: Int,
         healthOnly: Bool = false
     ) async -> Verdict {
         var lines: [String] = []
-        var restartsBefore = restartsBefore
-        if restartsBefore == nil { restartsBefore = (try? await engine.inspectContainer(containerID))?.restartCount }
-        let restartsAtStart = restartsBefore ?? 0
         var gate = HealthGate(policy: spec.health)
         var step = gate.started()
         while true {
@@ -44,13 +41,13 @@ public struct Verifier: Sendable {
                 let elapsed = clock.now() - startedAt
                 // A restart policy brings a crashed container straight back: a restart counts as an exit.
                 if let container = try? await engine.inspectContainer(containerID),
-                    [.exited, .dead, .restarting].contains(container.state) || container.restartCount > restartsAtStart
+                    [.exited, .dead, .restarting].contains(container.state) || container.restartCount > restartsBefore
                 {
                     // Once restarted and running again, the engine no longer knows the exit code.
                     let restarted = container.state == .running
                     step = gate.containerExited(
                         code: restarted ? nil : container.exitCode,
-                        restarts: container.restartCount - restartsAtStart, at: elapsed)
+                        restarts: container.restartCount - restartsBefore, at: elapsed)
                     continue
                 }
                 let answer = await probe.get(

@@ -69,12 +69,6 @@ enum DockerDTO {
         var NetworkSettings: NetworkSettingsPart?
 
         var snapshot: ContainerSnapshot {
-            var snapshot = makeSnapshot()
-            snapshot.restartCount = RestartCount ?? 0
-            return snapshot
-        }
-
-        private func makeSnapshot() -> ContainerSnapshot {
             var ports: [PublishedPort] = []
             for (key, bindings) in NetworkSettings?.Ports ?? [:] {
                 let containerPort = Int(key.split(separator: "/").first ?? "") ?? 0
@@ -86,13 +80,15 @@ enum DockerDTO {
                     }
                 }
             }
-            return ContainerSnapshot(
+            var snapshot = ContainerSnapshot(
                 id: Id, name: String((Name ?? Id).trimmingPrefix("/")), image: Config?.Image ?? "",
                 imageID: Image ?? "",
                 state: ContainerState(rawValue: State?.Status ?? "") ?? .dead, health: State?.Health?.Status,
                 labels: Config?.Labels ?? [:], created: Created.flatMap(DockerDTO.date),
                 startedAt: State?.StartedAt.flatMap(DockerDTO.date), exitCode: State?.ExitCode,
                 ports: ports.sorted { ($0.hostPort, $0.hostIP) < ($1.hostPort, $1.hostIP) })
+            snapshot.restartCount = RestartCount ?? 0
+            return snapshot
         }
     }
 

@@ -2,31 +2,21 @@ import Foundation
 import ReconcileCore
 
 /// A clock that only moves when something sleeps on it, or when a test advances it.
-public final class ManualClock: DeployClock, @unchecked Sendable {
-    private let lock = NSLock()
-    private var current: Duration = .zero
+public final class ManualClock: DeployClock, Sendable {
+    private let current = Locked(Duration.zero)
 
     public init() {}
 
-    public func now() -> Duration {
-        lock.lock()
-        defer { lock.unlock() }
-        return current
-    }
+    public func now() -> Duration { current.withLock { $0 } }
 
     public func sleep(for duration: Duration) async throws { advance(by: duration) }
 
-    public func advance(by duration: Duration) {
-        lock.lock()
-        current += duration
-        lock.unlock()
-    }
+    public func advance(by duration: Duration) { current.withLock { $0 += duration } }
 }
 
 /// Answers probes from a script: a function of the path and how many times it was asked.
-public final class ScriptedProbe: HealthProbe, @unchecked Sendable {
-    private let lock = NSLock()
-    private var counts: [String: Int] = [:]
+public final class ScriptedProbe: HealthProbe, Sendable {
+    private let counts = Locked([String: Int]())
     private let answer: @Sendable (_ path: String, _ call: Int) -> HTTPAnswer
 
     public init(_ answer: @escaping @Sendable (_ path: String, _ call: Int) -> HTTPAnswer) { self.answer = answer }
@@ -41,35 +31,22 @@ public final class ScriptedProbe: HealthProbe, @unchecked Sendable {
     }
 
     private func nextCall(_ path: String) -> Int {
-        lock.withLock {
+        counts.withLock { counts in
             counts[path, default: 0] += 1
             return counts[path] ?? 1
         }
     }
 
-    public func calls(_ path: String) -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return counts[path] ?? 0
-    }
+    public func calls(_ path: String) -> Int { counts.withLock { $0[path] ?? 0 } }
 }
 
 /// Collects deploy events for assertions.
-public final class EventLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var events: [DeployEvent] = []
+public final class EventLog: Sendable {
+    private let events = Locked([DeployEvent]())
 
     public init() {}
 
-    public func record(_ event: DeployEvent) {
-        lock.lock()
-        events.append(event)
-        lock.unlock()
-    }
+    public func record(_ event: DeployEvent) { events.withLock { $0.append(event) } }
 
-    public var all: [DeployEvent] {
-        lock.lock()
-        defer { lock.unlock() }
-        return events
-    }
+    public var all: [DeployEvent] { events.withLock { $0 } }
 }

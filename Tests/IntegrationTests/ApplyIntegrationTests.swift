@@ -49,10 +49,7 @@ struct ApplyIntegrationTests {
             let state = workspace.root.appendingPathComponent("state").path
             let scene = Scene(fixture: fixture, workspace: workspace, port: try fixture.freePort(), state: state)
             try await body(scene)
-            // Containers apply created carry no test label: remove this run's by service name.
-            for container in try await fixture.engine.containers() where container.name.hasPrefix(fixture.service) {
-                try await fixture.engine.removeContainer(container.id, force: true)
-            }
+            try await fixture.removeServiceContainers()
         }
     }
 

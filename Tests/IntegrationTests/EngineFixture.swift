@@ -128,6 +128,13 @@ final class EngineFixture: Sendable {
         try await engine.containers().filter { $0.labels[Self.testLabel] == runID }
     }
 
+    /// Removes the containers apply created for this run's service (they carry no test label).
+    func removeServiceContainers() async throws {
+        for container in try await engine.containers() where container.name.hasPrefix(service) {
+            try await engine.removeContainer(container.id, force: true)
+        }
+    }
+
     func cleanUp() async {
         if let mine = try? await containers() {
             for container in mine { try? await engine.removeContainer(container.id, force: true) }

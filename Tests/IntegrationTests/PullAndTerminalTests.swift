@@ -14,10 +14,7 @@ struct PullAndTerminalTests {
             let registry = try await Registry.start(port: try scene.fixture.freePort(), runID: scene.fixture.runID)
             // The containers go first, so that their images can be removed with the registry.
             func finish() async {
-                for container in (try? await scene.fixture.engine.containers()) ?? []
-                where container.name.hasPrefix(scene.fixture.service) {
-                    try? await scene.fixture.engine.removeContainer(container.id, force: true)
-                }
+                try? await scene.fixture.removeServiceContainers()
                 registry.stop()
             }
             do {

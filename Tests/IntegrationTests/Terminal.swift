@@ -34,23 +34,9 @@ struct TerminalRun {
         defer { close(master) }
         let slave = "/dev/pts/\(number)"
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, slave, O_RDWR, 0)
-        posix_spawn_file_actions_adddup2(&actions, 0, 1)
-        posix_spawn_file_actions_adddup2(&actions, 0, 2)
-        posix_spawn_file_actions_addclose(&actions, master)
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var merged = ProcessInfo.processInfo.environment
-        merged.merge(environment) { _, new in new }
-        merged["TERM"] = "dumb"
-        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
-        guard result == 0 else { throw FixtureError("cannot start \(path): error \(result)") }
+        let pid = try Spawn.start(
+            path, arguments, environment: environment.merging(["TERM": "dumb"]) { $1 },
+            streams: .terminal(slave, master: master))
 
         // Typed ahead: the terminal holds the line until the program reads it.
         if !input.isEmpty { _ = input.withCString { write(master, $0, strlen($0)) } }

@@ -169,16 +169,38 @@ enum Certificates {
 
 /// Starts programs with posix_spawn (Foundation's Process hangs inside async tests on Linux here).
 enum Spawn {
-    /// Starts `path` with `arguments`, output discarded; returns its pid.
+    /// Where the child's standard streams go.
+    enum Streams {
+        /// stdout and stderr to this file (`/dev/null` to discard them).
+        case file(String)
+        /// stdin, stdout and stderr all this terminal (a /dev/pts path); `master` is closed in the child.
+        case terminal(String, master: Int32)
+    }
+
+    /// Starts `path` with `arguments` in a process group of its own; returns its pid.
     /// Output goes to `output` (a file path) when given, else nowhere.
     static func start(_ path: String, _ arguments: [String], environment: [String: String] = [:], output: String? = nil)
+        throws -> pid_t
+    {
+        try start(path, arguments, environment: environment, streams: .file(output ?? "/dev/null"))
+    }
+
+    static func start(_ path: String, _ arguments: [String], environment: [String: String], streams: Streams)
         throws -> pid_t
     {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, output ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        switch streams {
+        case .file(let output):
+            posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        case .terminal(let slave, let master):
+            posix_spawn_file_actions_addopen(&actions, 0, slave, O_RDWR, 0)
+            posix_spawn_file_actions_adddup2(&actions, 0, 1)
+            posix_spawn_file_actions_adddup2(&actions, 0, 2)
+            posix_spawn_file_actions_addclose(&actions, master)
+        }
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var attributes = posix_spawnattr_t()

@@ -74,7 +74,7 @@ struct PullAndTerminalTests {
     @Test func pullProgressIsDrawnOnATerminalOnly() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: CrashSafetyTests.binary), "build reconcile first")
         try await withRegistry { scene, registry in
-            try registry.publish("reconcile-fixture:v1", as: "fresh", fresh: true)
+            try registry.publish("reconcile-fixture:v1", as: "fresh")
             try write(scene, image: registry.reference("fresh"), pull: "missing")
             let file = "\(scene.workspace.environments)/staging.yml"
             let run = try await TerminalRun.run(

@@ -49,21 +49,19 @@ struct Registry {
     /// `127.0.0.1:<port>/<run id>/app:<tag>`
     func reference(_ tag: String) -> String { "127.0.0.1:\(port)/\(runID)/app:\(tag)" }
 
-    /// Pushes a local image under `tag`, then removes the local tag so only a pull brings it back.
-    /// With `fresh`, the pushed image gets a layer of its own (a file naming the run), so the pull
-    /// downloads it rather than finding every layer on the host.
-    func publish(_ local: String, as tag: String, fresh: Bool = false) throws {
+    /// Pushes an image of the test's own under `tag`, then removes the local tag so only a pull
+    /// brings it back. The image is `local` plus one layer (a file naming the run), so the pull
+    /// downloads that layer rather than finding every layer on the host, and pushing never
+    /// touches the shared fixture image: a push records a repo digest on the image it pushes,
+    /// which `reconcile status` would then report for every other test running that fixture.
+    func publish(_ local: String, as tag: String) throws {
         let target = reference(tag)
-        if fresh {
-            let name = "\(runID)-commit-\(tag)"
-            try Self.run(["create", "--name", name, "--label", "io.reconcile.test=\(runID)", local])
-            defer { _ = try? Self.run(["rm", "-f", name]) }
-            try "\(runID)\n".write(toFile: "\(directory)/stamp", atomically: true, encoding: .utf8)
-            try Self.run(["cp", "\(directory)/stamp", "\(name):/stamp"])
-            try Self.run(["commit", name, target])
-        } else {
-            try Self.run(["tag", local, target])
-        }
+        let name = "\(runID)-commit-\(tag)"
+        try Self.run(["create", "--name", name, "--label", "io.reconcile.test=\(runID)", local])
+        defer { _ = try? Self.run(["rm", "-f", name]) }
+        try "\(runID) \(tag)\n".write(toFile: "\(directory)/stamp", atomically: true, encoding: .utf8)
+        try Self.run(["cp", "\(directory)/stamp", "\(name):/stamp"])
+        try Self.run(["commit", name, target])
         try Self.run(["push", target])
         try Self.run(["rmi", target])
     }

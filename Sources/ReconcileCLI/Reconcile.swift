@@ -11,8 +11,12 @@ public struct Reconcile: AsyncParsableCommand {
         commandName: "reconcile",
         abstract: "Keep a Docker host's environments exactly as their YAML files say.",
         discussion: """
-            Exit codes: 0 success or in sync; 1 error (nothing changed); 2 diff: changes pending;
-            3 apply: deploy failed and was rolled back; 4 apply: rollback failed too.
+            Exit codes:
+              0  success: valid, in sync or converged
+              1  error before anything changed (bad input, engine down, not approved)
+              2  diff: changes pending
+              3  apply: the deploy failed and was rolled back; the previous version serves
+              4  apply: the rollback failed too; a person must look
             """,
         version: "reconcile \(version) (commit \(commit))",
         subcommands: [Validate.self, Diff.self, Apply.self, Status.self, VersionCommand.self]

@@ -32,6 +32,10 @@ struct ApplyIntegrationTests {
         }
 
         func health() async throws -> String { try await fixture.get(port: port, path: "/health").1 }
+        /// This scene's containers: the active one and its backups.
+        func containers() async throws -> [ContainerSnapshot] {
+            try await fixture.engine.containers().filter { $0.name.hasPrefix(name) }
+        }
 
         var name: String { "\(fixture.service)-staging" }
 
@@ -171,7 +175,7 @@ struct ApplyIntegrationTests {
             let run = await scene.apply()
             #expect(run.code == 3)
             #expect(run.stderr.contains("nothing ran before this deploy; nothing runs now"))
-            let left = try await scene.fixture.engine.containers().filter { $0.name.hasPrefix(scene.name) }
+            let left = try await scene.containers()
             #expect(left.isEmpty)
         }
     }
@@ -183,7 +187,7 @@ struct ApplyIntegrationTests {
             let run = await scene.apply()
             #expect(run.code == 1)
             #expect(run.stderr.contains("refused: host port \(scene.port) is published by container"))
-            let ours = try await scene.fixture.engine.containers().filter { $0.name.hasPrefix(scene.name) }
+            let ours = try await scene.containers()
             #expect(ours.isEmpty)
         }
     }
@@ -194,7 +198,7 @@ struct ApplyIntegrationTests {
             let refused = await scene.apply()
             #expect(refused.code == 1)
             #expect(refused.stderr.contains("staging requires approval; nothing was changed. Re-run with --approve"))
-            let ours = try await scene.fixture.engine.containers().filter { $0.name.hasPrefix(scene.name) }
+            let ours = try await scene.containers()
             #expect(ours.isEmpty)
             #expect(await scene.apply(["--approve"]).code == 0)
         }

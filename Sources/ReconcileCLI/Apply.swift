@@ -102,7 +102,7 @@ extension Reconcile {
             defer { lock.release() }
             let clock = SystemClock()
             let started = clock.now()
-            let host = try await Observer(engine: engine).observe([spec])
+            let host = try await Observer(engine: engine, hostPorts: context.hostPorts).observe([spec])
             let plan = Differ.plan(desired, host: host)
             let current = plan.currentID.flatMap { id in host.containers.first { $0.id == id } }
             let marker = "\(stateDirectory)/\(spec.containerName).unverified"

@@ -1,6 +1,7 @@
 import Foundation
 import ReconcileCore
 import ReconcileDocker
+import ReconcileSystem
 
 /// A sink for text: the terminal in the live program, a buffer in tests.
 public protocol TextOutput: Sendable {
@@ -41,12 +42,15 @@ public struct CommandContext: Sendable {
     public var ask: (@Sendable (String) -> String?)?
     /// A terminal to redraw progress lines on (stderr when it is one); nil otherwise.
     public var progress: (any TextOutput)?
+    /// Finds host ports held by processes outside the engine; nil skips that check.
+    public var hostPorts: (any HostPorts)?
 
     public init(
         environment: [String: String], output: any TextOutput, errors: any TextOutput,
         connect: @escaping @Sendable () async throws -> any ContainerEngine,
         now: @escaping @Sendable () -> Date = { Date() },
-        ask: (@Sendable (String) -> String?)? = nil, progress: (any TextOutput)? = nil
+        ask: (@Sendable (String) -> String?)? = nil, progress: (any TextOutput)? = nil,
+        hostPorts: (any HostPorts)? = nil
     ) {
         self.environment = environment
         self.output = output
@@ -55,6 +59,7 @@ public struct CommandContext: Sendable {
         self.now = now
         self.ask = ask
         self.progress = progress
+        self.hostPorts = hostPorts
     }
 
     /// The real process: its environment, stdout and stderr, and the Docker engine named by DOCKER_HOST.
@@ -73,7 +78,7 @@ public struct CommandContext: Sendable {
             connect: {
                 let endpoint = try DockerEndpoint.from(environment: environment)
                 return try await DockerEngine.connect(endpoint)
-            }, ask: ask, progress: progress)
+            }, ask: ask, progress: progress, hostPorts: SocketHostPorts())
     }
 
     func say(_ line: String) { output.write(line + "\n") }

@@ -12,7 +12,7 @@ struct Planning {
         -> Planning
     {
         let resolver = SecretResolver(environment: context.environment)
-        let host = try await Observer(engine: engine).observe(specs)
+        let host = try await Observer(engine: engine, hostPorts: context.hostPorts).observe(specs)
         var desired: [DesiredEnvironment] = []
         var plans: [EnvironmentPlan] = []
         for spec in specs {

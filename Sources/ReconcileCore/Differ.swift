@@ -3,10 +3,15 @@ public struct HostState: Sendable {
     public var containers: [ContainerSnapshot]
     /// Local images by the reference the spec names; a reference missing here is not on the host.
     public var images: [String: ImageSnapshot]
+    /// Addresses no running container publishes but a process on the host listens on.
+    public var portsInUse: Set<HostAddress>
 
-    public init(containers: [ContainerSnapshot], images: [String: ImageSnapshot]) {
+    public init(
+        containers: [ContainerSnapshot], images: [String: ImageSnapshot], portsInUse: Set<HostAddress> = []
+    ) {
         self.containers = containers
         self.images = images
+        self.portsInUse = portsInUse
     }
 }
 
@@ -108,6 +113,12 @@ public enum Differ {
             found.append(
                 "host port \(spec.port) is published by container \"\(holder.name)\" (\(holder.shortID)), "
                     + "which reconcile does not manage for this environment. Stop it or choose another port.")
+        }
+        if holders.isEmpty, host.portsInUse.contains(HostAddress(bind: spec.bind, port: spec.port)) {
+            found.append(
+                "host port \(spec.port) is in use on this host by a process that is not a container "
+                    + "(binding \(spec.bind):\(spec.port) failed). Stop that process "
+                    + "(`ss -ltnp 'sport = :\(spec.port)'` names it) or choose another port.")
         }
         return found
     }

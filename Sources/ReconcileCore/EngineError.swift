@@ -19,11 +19,19 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unsupportedAPI(let version, let minimum):
             return "the Docker engine speaks API \(version), reconcile needs \(minimum) or newer; upgrade Docker"
         case .api(let status, let message, let operation):
-            return "Docker engine refused to \(operation) (\(status)): \(message)"
+            return "Docker engine refused to \(operation) (\(status)): \(message)\(Self.hint(message))"
         case .pullFailed(let reference, let message):
             return "cannot pull \(reference): \(message); check the image name and tag, and registry access"
         case .malformedResponse(let operation, let detail):
             return "unexpected answer from the Docker engine to \(operation): \(detail)"
         }
+    }
+
+    /// What to do about the engine errors people meet most.
+    static func hint(_ message: String) -> String {
+        if message.contains("address already in use") || message.contains("port is already allocated") {
+            return "; the host port is taken: stop what holds it or choose another port"
+        }
+        return ""
     }
 }

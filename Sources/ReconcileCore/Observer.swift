@@ -1,16 +1,35 @@
 /// Reads what the engine runs, once for a whole set of environments.
 public struct Observer: Sendable {
     public let engine: any ContainerEngine
+    /// Checks host ports that no running container publishes; nil skips the check.
+    public let hostPorts: (any HostPorts)?
 
-    public init(engine: any ContainerEngine) { self.engine = engine }
+    public init(engine: any ContainerEngine, hostPorts: (any HostPorts)? = nil) {
+        self.engine = engine
+        self.hostPorts = hostPorts
+    }
 
-    /// Lists every container and resolves each spec's image locally; changes nothing.
+    /// Lists every container, resolves each spec's image locally and, with `hostPorts`, finds the
+    /// specs' host ports that a process outside the engine holds; changes nothing.
     public func observe(_ specs: [EnvironmentSpec]) async throws -> HostState {
         let containers = try await engine.containers()
         var images: [String: ImageSnapshot] = [:]
         for reference in Set(specs.map(\.image.description)).sorted() {
             images[reference] = try await engine.inspectImage(reference)
         }
-        return HostState(containers: containers, images: images)
+        var portsInUse: Set<HostAddress> = []
+        if let hostPorts {
+            // A port a running container publishes is held by the engine's proxy, not a stranger.
+            let published = containers.filter { $0.state == .running }.flatMap(\.ports)
+            for address in Set(specs.map { HostAddress(bind: $0.bind, port: $0.port) })
+            where !published.contains(where: {
+                $0.hostPort == address.port && Differ.bindsOverlap($0.hostIP, address.bind)
+            })
+                && hostPorts.inUse(address)
+            {
+                portsInUse.insert(address)
+            }
+        }
+        return HostState(containers: containers, images: images, portsInUse: portsInUse)
     }
 }

@@ -121,6 +121,20 @@ struct DockerEngineTests {
                 Issue.record("a second container started on a taken port")
             } catch let error as EngineError {
                 #expect(error.description.contains("port is already allocated"))
+                #expect(
+                    error.description.hasSuffix("the host port is taken: stop what holds it or choose another port"))
+            }
+            try await fixture.removeServiceContainers()
+
+            // A process outside the engine: the proxy cannot bind.
+            let listener = try Listener()
+            do {
+                try await fixture.stage(DesiredEnvironment(spec: fixture.spec(port: listener.port)))
+                Issue.record("a container started on a port a host process listens on")
+            } catch let error as EngineError {
+                #expect(error.description.contains("address already in use"), "\(error)")
+                #expect(
+                    error.description.hasSuffix("the host port is taken: stop what holds it or choose another port"))
             }
         }
     }

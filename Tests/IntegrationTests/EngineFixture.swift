@@ -1,6 +1,7 @@
 import Foundation
 import ReconcileCore
 import ReconcileDocker
+import ReconcileSystem
 import ReconcileTestSupport
 import Testing
 
@@ -47,7 +48,7 @@ final class EngineFixture: Sendable {
 
     /// A free TCP port chosen by the kernel, away from the demo's 8000/8001.
     func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -115,10 +116,10 @@ final class EngineFixture: Sendable {
         """
     }
 
-    /// Runs `reconcile` in-process against this engine.
+    /// Runs `reconcile` in-process against this engine, checking host ports as the live program does.
     func run(_ arguments: [String], environment: [String: String] = [:]) async -> CommandRun {
         let endpoint = engine.endpoint
-        return await runReconcile(arguments, environment: environment, now: Date()) {
+        return await runReconcile(arguments, environment: environment, now: Date(), hostPorts: SocketHostPorts()) {
             try await DockerEngine.connect(endpoint)
         }
     }

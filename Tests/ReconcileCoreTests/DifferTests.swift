@@ -262,3 +262,59 @@ struct InterruptedApplyTests {
         #expect(plan.conflicts.isEmpty)
     }
 }
+
+/// Host ports held outside the engine, as a set; records what it was asked.
+final class FakeHostPorts: HostPorts, @unchecked Sendable {
+    let held: Set<HostAddress>
+    let asked = Locked<[HostAddress]>([])
+
+    init(_ held: Set<HostAddress>) { self.held = held }
+
+    func inUse(_ address: HostAddress) -> Bool {
+        asked.withLock { $0.append(address) }
+        return held.contains(address)
+    }
+}
+
+struct HostPortPlanningTests {
+    let spec = Build.spec()
+
+    @Test func aPortHeldOutsideTheEngineIsAConflictThatNamesTheWayOut() {
+        let host = HostState(
+            containers: [], images: [:], portsInUse: [HostAddress(bind: spec.bind, port: spec.port)])
+        let plan = Differ.plan(DesiredEnvironment(spec: spec), host: host)
+        #expect(plan.action == .conflict)
+        #expect(
+            plan.conflicts == [
+                "host port \(spec.port) is in use on this host by a process that is not a container "
+                    + "(binding 0.0.0.0:\(spec.port) failed). Stop that process "
+                    + "(`ss -ltnp 'sport = :\(spec.port)'` names it) or choose another port."
+            ])
+    }
+
+    @Test func theObserverAsksOnlyAboutPortsNoRunningContainerPublishes() async throws {
+        var other = spec
+        other.environment = "production"
+        other.port = spec.port + 1
+        var stopped = spec
+        stopped.environment = "qa"
+        stopped.port = spec.port + 2
+        let running = Build.container(DesiredEnvironment(spec: spec))
+        let exited = Build.container(DesiredEnvironment(spec: stopped), id: "c0ffee000003", state: .exited)
+        let engine = FakeEngine(containers: [running, exited])
+        let ports = FakeHostPorts([HostAddress(bind: "0.0.0.0", port: other.port)])
+
+        let host = try await Observer(engine: engine, hostPorts: ports).observe([spec, other, stopped])
+        #expect(host.portsInUse == [HostAddress(bind: "0.0.0.0", port: other.port)])
+        #expect(
+            Set(ports.asked.withLock { $0 }) == [
+                HostAddress(bind: "0.0.0.0", port: other.port), HostAddress(bind: "0.0.0.0", port: stopped.port),
+            ])
+        // The running environment's own port is its proxy's, not a stranger's: in sync, no conflict.
+        #expect(Differ.plan(DesiredEnvironment(spec: spec), host: host).action == .inSync)
+        #expect(Differ.plan(DesiredEnvironment(spec: other), host: host).action == .conflict)
+
+        let unchecked = try await Observer(engine: engine).observe([other])
+        #expect(unchecked.portsInUse.isEmpty)
+    }
+}

@@ -107,14 +107,15 @@ public enum Differ {
         let holders = host.containers.filter { container in
             container.id != current?.id && container.state == .running
                 && !container.isManaged(service: spec.service, environment: spec.environment)
-                && container.ports.contains { $0.hostPort == spec.port && bindsOverlap($0.hostIP, spec.bind) }
+                && container.ports.contains { $0.holds(spec.hostAddress) }
         }
         for holder in holders.sorted(by: { $0.name < $1.name }) {
             found.append(
                 "host port \(spec.port) is published by container \"\(holder.name)\" (\(holder.shortID)), "
                     + "which reconcile does not manage for this environment. Stop it or choose another port.")
         }
-        if holders.isEmpty, host.portsInUse.contains(HostAddress(bind: spec.bind, port: spec.port)) {
+        // The observer only lists addresses that no running container publishes.
+        if host.portsInUse.contains(spec.hostAddress) {
             found.append(
                 "host port \(spec.port) is in use on this host by a process that is not a container "
                     + "(binding \(spec.bind):\(spec.port) failed). Stop that process "

@@ -9,6 +9,18 @@ public struct HostAddress: Sendable, Hashable {
     }
 }
 
+extension EnvironmentSpec {
+    /// Where this environment publishes its port on the host.
+    public var hostAddress: HostAddress { HostAddress(bind: bind, port: port) }
+}
+
+extension PublishedPort {
+    /// Whether this published port holds `address`: the same port on the same or a wildcard address.
+    public func holds(_ address: HostAddress) -> Bool {
+        hostPort == address.port && Differ.bindsOverlap(hostIP, address.bind)
+    }
+}
+
 /// Tells whether something outside the engine (a process listening on the host) holds a host
 /// port, so a plan can refuse before anything changes instead of failing at `docker start` after
 /// the running version was stopped. `SocketHostPorts` is the live one.

@@ -21,12 +21,8 @@ public struct Observer: Sendable {
         if let hostPorts {
             // A port a running container publishes is held by the engine's proxy, not a stranger.
             let published = containers.filter { $0.state == .running }.flatMap(\.ports)
-            for address in Set(specs.map { HostAddress(bind: $0.bind, port: $0.port) })
-            where !published.contains(where: {
-                $0.hostPort == address.port && Differ.bindsOverlap($0.hostIP, address.bind)
-            })
-                && hostPorts.inUse(address)
-            {
+            for address in Set(specs.map(\.hostAddress))
+            where !published.contains(where: { $0.holds(address) }) && hostPorts.inUse(address) {
                 portsInUse.insert(address)
             }
         }

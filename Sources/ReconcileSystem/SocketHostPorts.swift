@@ -1,12 +1,6 @@
 import Foundation
 import ReconcileCore
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// Finds out whether a host port is free the way the engine's proxy would: by binding it (with
 /// SO_REUSEADDR, as the proxy does, so connections in TIME_WAIT do not count) and closing the
 /// socket at once. Nothing listens and nothing is sent.
@@ -33,11 +27,7 @@ public struct SocketHostPorts: HostPorts {
     /// True only for EADDRINUSE; any other failure (no permission, address not here) means
     /// "cannot tell", and the engine gives its own answer at start.
     private static func bindFails<Address>(family: Int32, _ address: inout Address, _ length: Int) -> Bool {
-        #if canImport(Glibc)
-            let descriptor = socket(family, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        #else
-            let descriptor = socket(family, SOCK_STREAM, 0)
-        #endif
+        let descriptor = socket(family, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         var one: Int32 = 1

@@ -48,20 +48,9 @@ final class EngineFixture: Sendable {
 
     /// A free TCP port chosen by the kernel, away from the demo's 8000/8001.
     func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = INADDR_ANY
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
-            }
-        }
-        guard bound else { throw FixtureError("cannot find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        let listener = try Listener()
+        defer { listener.close() }
+        return listener.port
     }
 
     /// Creates (and by default starts) the container apply would create for `desired`, labelled as this run's.

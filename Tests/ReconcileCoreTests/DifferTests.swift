@@ -264,7 +264,7 @@ struct InterruptedApplyTests {
 }
 
 /// Host ports held outside the engine, as a set; records what it was asked.
-final class FakeHostPorts: HostPorts, @unchecked Sendable {
+final class FakeHostPorts: HostPorts, Sendable {
     let held: Set<HostAddress>
     let asked = Locked<[HostAddress]>([])
 

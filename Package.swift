@@ -103,7 +103,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ReconcileCLITests",
-            dependencies: ["ReconcileCLI", "ReconcileCore", "ReconcileTestSupport"]
+            dependencies: ["ReconcileCLI", "ReconcileCore", "ReconcileSystem", "ReconcileTestSupport"]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -31,6 +31,12 @@ rule "no fatalError or precondition" "reconcile reports and exits with a code; i
     '\b(fatalError|preconditionFailure|precondition)\(' "${LIBRARIES[@]}"
 rule "no processes or shells" "reconcile starts no processes, so no string can reach a shell" \
     '\b(Process\(\)|popen\(|system\(|posix_spawn|execv|"/bin/(ba)?sh")' "${LIBRARIES[@]}"
+# Converting 1e300 (or NaN) to an integer traps. Floating-point values become integers only
+# through Int(saturating:)/Int64(saturating:) or init(exactly:); Tests/ReconcileDockerTests/
+# AbsurdNumberTests feeds every numeric field absurd values to catch what this pattern misses.
+rule "no unchecked float to integer conversion" "1e300 would trap; use Int(saturating:) or init(exactly:)" \
+    '\bU?Int(8|16|32|64)?\((?!saturating:|exactly:|clamping:|truncatingIfNeeded:|bitPattern:)(?=[^\n]*(\.rounded|\.seconds\b|Double\(|timeInterval|\* *1e|\.float\b))' \
+    "${LIBRARIES[@]}"
 rule "no print or NSLog" "all output goes through CommandContext, so tests see it and JSON stays clean" \
     '(^|[^\w.])(print|debugPrint|NSLog)\(' "${LIBRARIES[@]}"
 

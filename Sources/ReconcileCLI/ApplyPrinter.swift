@@ -1,22 +1,32 @@
 import Foundation
 import ReconcileCore
 
-/// Prints apply progress: `staging: health /health ok after 0.4 s (attempt 2)`, or JSON lines.
+/// Prints apply progress: each environment's plan (made under its lock), its steps
+/// (`staging: gate health /health ok after 0.4 s (attempt 2)`) and its result, or JSON lines.
 /// On a terminal, pull progress is one line redrawn in place: at each milestone, and byte counts at
-/// most ten times a second.
-struct ApplyPrinter: Sendable {
+/// most ten times a second. With `quiet`, only the result lines of environments that changed or
+/// failed are printed (and warnings on stderr).
+struct ApplyPrinter: DeployReporter {
     var output: ApplyOutput
+    var quiet: Bool
     var context: CommandContext
     /// Whether a progress line is on screen, and when it was last drawn.
     private let drawn = Locked((visible: false, at: Date.distantPast))
 
-    init(output: ApplyOutput, context: CommandContext) {
+    init(output: ApplyOutput, quiet: Bool = false, context: CommandContext) {
         self.output = output
+        self.quiet = quiet
         self.context = context
     }
 
-    func progress(_ line: String, environment: String, milestone: Bool) {
-        guard output == .text, let terminal = context.progress else { return }
+    func plan(_ plan: EnvironmentPlan) {
+        guard output == .text, !quiet else { return }
+        clearProgress()
+        context.output.write(PlanRenderer(plans: [plan]).environment(plan))
+    }
+
+    func pullProgress(environment: String, line: String, milestone: Bool) {
+        guard output == .text, !quiet, let terminal = context.progress else { return }
         let now = Date()
         let draw = drawn.withLock { state in
             guard milestone || now.timeIntervalSince(state.at) >= 0.1 else { return false }
@@ -40,50 +50,60 @@ struct ApplyPrinter: Sendable {
         switch output {
         case .json: json(event)
         case .text:
-            let time = event.seconds.map { String(format: " (%.1f s)", $0) } ?? ""
-            let line = "\(event.environment): \(event.step) \(event.message)\(time)"
-            event.ok ? context.say(line) : context.warn(line)
+            guard !quiet || !event.ok else {
+                if !event.ok { context.warn(Self.line(event)) }
+                return
+            }
+            event.ok ? context.say(Self.line(event)) : context.warn(Self.line(event))
         }
+    }
+
+    static func line(_ event: DeployEvent) -> String {
+        let time = event.seconds.map { String(format: " (%.1f s)", $0) } ?? ""
+        return "\(event.environment): \(event.step) \(event.message)\(time)"
     }
 
     func outcome(_ outcome: DeployOutcome, environment: String, seconds: Double) {
         let text: String
         switch outcome {
-        case .unchanged: text = "in sync, nothing to do"
+        case .unchanged:
+            if quiet { return }
+            text = "in sync, nothing to do"
         case .converged(let summary): text = "converged: \(summary)"
         case .refused(let reason): text = "refused: \(reason)"
+        case .skipped(_, let reason): text = "skipped: \(reason)"
+        case .interrupted(let reason): text = "interrupted: \(reason)"
         case .rolledBack(let failure, let restored): text = "deploy failed and was rolled back: \(failure). \(restored)"
         case .rollbackFailed(let failure, let state):
             text = "deploy failed and the rollback failed too: \(failure). State: \(state). A person must look."
         }
-        event(
-            DeployEvent(
-                environment: environment, step: "result",
-                message: "\(Self.name(outcome)) (exit \(outcome.exitCode)): \(text)",
-                seconds: seconds, ok: outcome.exitCode == 0))
+        let event = DeployEvent(
+            environment: environment, step: "result", message: "\(outcome.name) (exit \(outcome.exitCode)): \(text)",
+            seconds: seconds, ok: outcome.exitCode == 0)
+        // In quiet mode a result is the one line an environment gets: on stdout, whatever it says.
+        if quiet && output == .text {
+            context.say(Self.line(event))
+        } else {
+            self.event(event)
+        }
+    }
+
+    /// One closing line over every environment (text, not quiet).
+    func summary(_ results: [(environment: String, outcome: DeployOutcome)]) {
+        guard output == .text, !quiet, results.count > 1 else { return }
+        var counts: [String: Int] = [:]
+        for result in results { counts[result.outcome.name, default: 0] += 1 }
+        let order = [
+            "converged", "unchanged", "rolled-back", "rollback-failed", "refused", "skipped-approval", "declined",
+            "interrupted",
+        ]
+        let parts = order.compactMap { name in counts[name].map { "\($0) \(name)" } }
+        context.say("Apply: " + parts.joined(separator: ", ") + ".")
     }
 
     private func json(_ event: DeployEvent) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         if let data = try? encoder.encode(event) { context.output.write(String(decoding: data, as: UTF8.self) + "\n") }
-    }
-
-    static func name(_ outcome: DeployOutcome) -> String {
-        switch outcome {
-        case .unchanged: return "unchanged"
-        case .converged: return "converged"
-        case .refused: return "refused"
-        case .rolledBack: return "rolled-back"
-        case .rollbackFailed: return "rollback-failed"
-        }
-    }
-
-    static func failure(_ outcome: DeployOutcome) -> String? {
-        switch outcome {
-        case .refused(let reason): return reason
-        case .rolledBack(let failure, _), .rollbackFailed(let failure, _): return failure
-        case .unchanged, .converged: return nil
-        }
     }
 }

@@ -44,13 +44,15 @@ public struct CommandContext: Sendable {
     public var progress: (any TextOutput)?
     /// Finds host ports held by processes outside the engine; nil skips that check.
     public var hostPorts: (any HostPorts)?
+    /// This process's identity for the engine-side lock, and the liveness of other holders.
+    public var identity: any ProcessIdentity
 
     public init(
         environment: [String: String], output: any TextOutput, errors: any TextOutput,
         connect: @escaping @Sendable () async throws -> any ContainerEngine,
         now: @escaping @Sendable () -> Date = { Date() },
         ask: (@Sendable (String) -> String?)? = nil, progress: (any TextOutput)? = nil,
-        hostPorts: (any HostPorts)? = nil
+        hostPorts: (any HostPorts)? = nil, identity: any ProcessIdentity = LiveProcessIdentity()
     ) {
         self.environment = environment
         self.output = output
@@ -60,6 +62,7 @@ public struct CommandContext: Sendable {
         self.ask = ask
         self.progress = progress
         self.hostPorts = hostPorts
+        self.identity = identity
     }
 
     /// The real process: its environment, stdout and stderr, and the Docker engine named by DOCKER_HOST.
@@ -98,10 +101,11 @@ public struct CommandContext: Sendable {
     }
 }
 
-/// Asks a yes/no question, only on a terminal; without one the answer is no.
+/// Asks a yes/no question, only on a terminal.
 enum Prompt {
-    static func confirm(_ question: String, context: CommandContext) -> Bool {
-        guard let ask = context.ask, let answer = ask(question) else { return false }
+    /// True for yes, false for anything else, nil when there is no terminal (or it closed).
+    static func answer(_ question: String, context: CommandContext) -> Bool? {
+        guard let ask = context.ask, let answer = ask(question) else { return nil }
         return ["y", "yes"].contains(answer.trimmingCharacters(in: .whitespaces).lowercased())
     }
 }

@@ -18,9 +18,12 @@ extension Reconcile {
         @Option(help: "Output format: text, json (stdout only) or markdown (for a PR comment).")
         var format: PlanFormat = .text
 
+        @Option(help: "The state directory whose fingerprint key compares secret values (never created by diff).")
+        var stateDir: String?
+
         func execute(_ context: CommandContext) async -> Int32 {
             do {
-                let plans = try await Self.plans(paths.paths, context: context)
+                let plans = try await Self.plans(paths.paths, stateDir: stateDir, context: context)
                 let renderer = PlanRenderer(plans: plans)
                 switch format {
                 case .text: context.output.write(renderer.text())
@@ -35,10 +38,13 @@ extension Reconcile {
         }
 
         /// Loads the files, observes the engine once, and plans each environment.
-        static func plans(_ paths: [String], context: CommandContext) async throws -> [EnvironmentPlan] {
+        static func plans(_ paths: [String], stateDir: String?, context: CommandContext) async throws
+            -> [EnvironmentPlan]
+        {
             let loaded = try EnvironmentLoader.load(paths)
+            let key = Planning.existingKey(stateDir: stateDir, context: context)
             return try await context.withEngine { engine in
-                try await Planning.make(loaded.specs, engine: engine, context: context).plans
+                try await Planning.make(loaded.specs, engine: engine, key: key, context: context).plans
             }
         }
     }

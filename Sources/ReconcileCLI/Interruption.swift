@@ -16,6 +16,9 @@ final class Interruption: @unchecked Sendable {
     /// The exit code for the signal received, or nil when none came.
     var exitCode: Int32? { lock.withLock { caught.map { 128 + $0 } } }
 
+    /// The signal received, or nil when none came.
+    var caughtSignal: Int32? { lock.withLock { caught } }
+
     /// Names the environment being applied, for the message a signal prints.
     func working(on environment: String?) { lock.withLock { current = environment } }
 

@@ -7,14 +7,13 @@ struct PlanRenderer {
     var plans: [EnvironmentPlan]
 
     func text() -> String {
-        var lines: [String] = []
-        for plan in plans {
-            lines.append("\(plan.environment) (\(plan.file)) → container \(plan.container)")
-            lines += body(plan).map { "  " + $0 }
-            lines.append("")
-        }
-        lines.append(summary())
-        return lines.joined(separator: "\n") + "\n"
+        plans.map(environment).joined() + summary() + "\n"
+    }
+
+    /// One environment's plan: a header line, the body indented, a blank line.
+    func environment(_ plan: EnvironmentPlan) -> String {
+        let lines = ["\(plan.environment) (\(plan.file)) → container \(plan.container)"] + body(plan).map { "  " + $0 }
+        return lines.joined(separator: "\n") + "\n\n"
     }
 
     func markdown() -> String {
@@ -74,6 +73,7 @@ struct PlanRenderer {
         for conflict in plan.conflicts { lines.append("    ! \(conflict)") }
         for item in plan.prune { lines.append("- remove \(item.name) (\(item.id.prefix(12))): \(item.reason)") }
         for warning in plan.warnings { lines.append("warning: \(warning)") }
+        if let holder = plan.lockedBy { lines.append("note: an apply is in progress (lock held by \(holder))") }
         if plan.approvalRequired && plan.hasChanges { lines.append("approval required: apply needs --approve") }
         return lines
     }

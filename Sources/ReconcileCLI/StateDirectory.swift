@@ -1,26 +1,14 @@
 import Foundation
 
-/// Where apply keeps its journal and locks.
+/// Where apply keeps its journal, deploy records and fingerprint key: `--state-dir`, else
+/// `RECONCILE_STATE_DIR`, else `/var/lib/reconcile` as root, else `$XDG_STATE_HOME/reconcile` (or
+/// `~/.local/state/reconcile`). `FileStateStore` checks and creates it.
 enum StateDirectory {
-    static func resolve(_ option: String?, environment: [String: String]) throws -> String {
-        let path: String
-        if let option, !option.isEmpty {
-            path = option
-        } else if let value = environment["RECONCILE_STATE_DIR"], !value.isEmpty {
-            path = value
-        } else if getuid() == 0 {
-            path = "/var/lib/reconcile"
-        } else if let xdg = environment["XDG_STATE_HOME"], !xdg.isEmpty {
-            path = "\(xdg)/reconcile"
-        } else {
-            path = "\(environment["HOME"] ?? NSTemporaryDirectory())/.local/state/reconcile"
-        }
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw UsageError(
-                "cannot create the state directory \(path): \(error.localizedDescription); set --state-dir")
-        }
-        return path
+    static func path(_ option: String?, environment: [String: String]) -> String {
+        if let option, !option.isEmpty { return option }
+        if let value = environment["RECONCILE_STATE_DIR"], !value.isEmpty { return value }
+        if getuid() == 0 { return "/var/lib/reconcile" }
+        if let xdg = environment["XDG_STATE_HOME"], !xdg.isEmpty { return "\(xdg)/reconcile" }
+        return "\(environment["HOME"] ?? NSTemporaryDirectory())/.local/state/reconcile"
     }
 }

@@ -68,7 +68,8 @@ struct StatusRenderer {
         statuses.map { status in
             let active = status.active
             let uptime = active.flatMap { container in
-                container.state == .running ? container.startedAt.map { max(0, Int(now.timeIntervalSince($0))) } : nil
+                container.state == .running
+                    ? container.startedAt.map { max(0, Int(saturating: now.timeIntervalSince($0))) } : nil
             }
             let state: String
             if let active {

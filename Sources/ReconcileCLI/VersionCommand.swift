@@ -1,4 +1,5 @@
 import ArgumentParser
+import ReconcileCore
 
 extension Reconcile {
     /// `reconcile version`: the version and the commit the binary was built from.

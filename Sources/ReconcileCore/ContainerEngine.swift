@@ -16,9 +16,12 @@ public protocol ContainerEngine: Sendable {
     func inspectImage(_ reference: String) async throws -> ImageSnapshot?
     /// Pulls an image, reporting each progress line; fails if any line of the stream reports an error.
     func pull(_ reference: String, progress: @escaping @Sendable (PullProgress) -> Void) async throws
+    /// Imports a root filesystem archive (tar) as an image, as `docker import` does.
+    func importImage(_ archive: [UInt8], as reference: String) async throws
     /// Creates a container and returns its id.
     func createContainer(_ request: ContainerCreation) async throws -> String
     func startContainer(_ id: String) async throws
+    func unpauseContainer(_ id: String) async throws
     func stopContainer(_ id: String, timeout: Duration) async throws
     func renameContainer(_ id: String, to name: String) async throws
     func removeContainer(_ id: String, force: Bool) async throws
@@ -148,7 +151,8 @@ public struct ContainerCreation: Sendable, Equatable {
     public var environment: [(String, String)]
     public var command: [String]?
     public var labels: [String: String]
-    public var port: PublishedPort
+    /// The host port it publishes; nil for none.
+    public var port: PublishedPort?
     public var restart: RestartPolicy
     public var memory: Int64?
     public var cpus: Double?
@@ -157,7 +161,7 @@ public struct ContainerCreation: Sendable, Equatable {
 
     public init(
         name: String, image: String, environment: [(String, String)], command: [String]?, labels: [String: String],
-        port: PublishedPort, restart: RestartPolicy, memory: Int64?, cpus: Double?, stopTimeout: Duration,
+        port: PublishedPort?, restart: RestartPolicy, memory: Int64?, cpus: Double?, stopTimeout: Duration,
         healthcheck: DockerHealthcheck?
     ) {
         self.name = name

@@ -19,14 +19,33 @@ public struct HostState: Sendable {
 public struct DesiredEnvironment: Sendable {
     public var spec: EnvironmentSpec
     public var secretValues: [String: String]
+    /// The host's key for secret fingerprints; nil where it is not (CI): secrets then read as unknown.
+    public var fingerprintKey: [UInt8]?
+    /// Problems found while resolving it (an unreadable secrets_file), shown first among the plan's warnings.
+    public var warnings: [String]
 
-    public init(spec: EnvironmentSpec, secretValues: [String: String] = [:]) {
+    public init(
+        spec: EnvironmentSpec, secretValues: [String: String] = [:], fingerprintKey: [UInt8]? = nil,
+        warnings: [String] = []
+    ) {
         self.spec = spec
         self.secretValues = secretValues
+        self.fingerprintKey = fingerprintKey
+        self.warnings = warnings
     }
 
     public var missingSecrets: [String] { spec.secrets.filter { secretValues[$0] == nil } }
-    public var runtimeConfig: RuntimeConfig { RuntimeConfig(spec: spec, secretValues: secretValues) }
+    public var runtimeConfig: RuntimeConfig {
+        RuntimeConfig(spec: spec, secretValues: secretValues, key: fingerprintKey)
+    }
+
+    /// The configuration to compare with `stored`: secrets that `stored` fingerprints the earlier,
+    /// unkeyed way are fingerprinted that way too, so an upgrade does not read as a secret change.
+    func runtimeConfig(comparedWith stored: RuntimeConfig?) -> RuntimeConfig {
+        let legacy = Set((stored?.secrets ?? [:]).filter { RuntimeConfig.isLegacy($0.value) }.keys)
+        guard !legacy.isEmpty else { return runtimeConfig }
+        return RuntimeConfig(spec: spec, secretValues: secretValues, key: fingerprintKey, legacy: legacy)
+    }
 }
 
 /// Decides, without any I/O, what apply would change to make the host match one environment.
@@ -40,6 +59,8 @@ public enum Differ {
         let mine = host.containers.filter { $0.isManaged(service: spec.service, environment: spec.environment) }
         let current = host.containers.first { $0.name == spec.containerName }
         plan.currentID = current?.id
+        plan.lockedBy = host.containers.first { $0.name == spec.lockName && $0.isLease }
+            .flatMap { LeaseHolder.decode($0.labels[EngineLock.leaseLabel])?.summary }
 
         plan.conflicts = conflicts(spec, current: current, host: host)
         guard plan.conflicts.isEmpty, let current else {
@@ -54,10 +75,11 @@ public enum Differ {
             return plan
         }
 
-        let desiredConfig = desired.runtimeConfig
+        let stored = current.labels[Labels.config].flatMap(RuntimeConfig.decode(label:))
+        let desiredConfig = desired.runtimeConfig(comparedWith: stored)
         var changes: [FieldChange] = []
         if current.labels[Labels.fingerprint] != desiredConfig.fingerprint {
-            if let stored = current.labels[Labels.config].flatMap(RuntimeConfig.decode(label:)) {
+            if let stored {
                 changes = FieldChange.between(stored, desiredConfig)
             }
             if changes.isEmpty {
@@ -65,7 +87,7 @@ public enum Differ {
                     FieldChange(field: "config", old: "created by an older reconcile", new: "as in \(spec.file)")
                 ]
             }
-        } else if let stored = current.labels[Labels.config].flatMap(RuntimeConfig.decode(label:)) {
+        } else if let stored {
             changes = FieldChange.secretChanges(stored, desiredConfig)
         }
         if let image = host.images[spec.image.description], image.id != current.imageID,
@@ -81,6 +103,7 @@ public enum Differ {
             plan.action = .replace
             plan.changes = changes
         } else if current.state != .running {
+            // Stopped, exited, dead or paused: start (or unpause) it and gate it again.
             plan.action = .start
             plan.changes = [
                 FieldChange(field: "state", old: current.state.rawValue, new: ContainerState.running.rawValue)
@@ -105,7 +128,7 @@ public enum Differ {
         // This environment's own containers (a backup still running after an interrupted apply)
         // are not in the way: apply stops them before it starts the new one.
         let holders = host.containers.filter { container in
-            container.id != current?.id && container.state == .running
+            container.id != current?.id && container.holdsPort
                 && !container.isManaged(service: spec.service, environment: spec.environment)
                 && container.ports.contains { $0.holds(spec.hostAddress) }
         }
@@ -130,13 +153,18 @@ public enum Differ {
     }
 
     static func warnings(_ desired: DesiredEnvironment, host: HostState) -> [String] {
-        var warnings: [String] = []
+        var warnings = desired.warnings
         let missing = desired.missingSecrets
         if !missing.isEmpty {
             warnings.append(
                 "secret\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) not available here "
                     + "(set in the environment or secrets_file); diff cannot tell if \(missing.count == 1 ? "its value" : "their values") changed, and apply will refuse without \(missing.count == 1 ? "it" : "them")"
             )
+        }
+        if missing.isEmpty, !desired.spec.secrets.isEmpty, desired.fingerprintKey == nil {
+            warnings.append(
+                "no fingerprint key here (the state directory's fingerprint.key, made by the first apply on the host); "
+                    + "diff cannot tell if secret values changed")
         }
         let spec = desired.spec
         if host.images[spec.image.description] == nil {
@@ -150,20 +178,22 @@ public enum Differ {
         return warnings
     }
 
-    /// Backups beyond `spec.backups` (counting the current container when a replace will make it one),
-    /// and leftovers of an interrupted apply: managed containers that are neither active nor backups.
+    /// Backups the deploy removes once the new version serves (counting the current container when
+    /// a replace will make it one), and leftovers of an interrupted apply: managed containers that
+    /// are neither active nor backups (a candidate that never took the active name).
     static func prune(_ mine: [ContainerSnapshot], spec: EnvironmentSpec, current: ContainerSnapshot?, replacing: Bool)
         -> [PruneItem]
     {
-        // Backups are named <name>-backup-<UTC time>: newest first by name.
         let backups = mine.backups(of: spec).filter { $0.id != current?.id }
-        let keep = max(0, spec.backups - (replacing ? 1 : 0))
-        var items = backups.dropFirst(keep).map {
-            PruneItem(name: $0.name, id: $0.id, reason: "backup beyond the \(spec.backups) kept")
+        var items = BackupPolicy.surplus(backups, of: spec, pending: replacing ? 1 : 0).map {
+            PruneItem(
+                name: $0.name, id: $0.id,
+                reason: $0.isVerifiedBackup(of: spec)
+                    ? "backup beyond the \(spec.backups) kept" : "backup that never passed its gate")
         }
         let leftovers = mine.filter { !$0.isBackup(of: spec) && $0.id != current?.id }
         items += leftovers.sorted { $0.name < $1.name }.map {
-            PruneItem(name: $0.name, id: $0.id, reason: "left over from an interrupted apply")
+            PruneItem(name: $0.name, id: $0.id, reason: "left over from an interrupted apply", leftover: true)
         }
         return items
     }

@@ -101,9 +101,11 @@ public struct SmokeCheck: Sendable, Equatable {
     }
 }
 
-/// A latency check: `requests` sequential requests whose 95th percentile must stay under `maxP95`.
+/// A latency check: `requests` sequential requests, each answering `expectStatus`, whose 95th
+/// percentile must stay under `maxP95`.
 public struct PerformanceCheck: Sendable, Equatable {
     public var path = "/health"
+    public var expectStatus = 200
     public var requests = 20
     public var maxP95: Duration = .milliseconds(500)
 

@@ -51,7 +51,9 @@ extension FieldChange {
         rows += config.secrets.sorted { $0.key < $1.key }.map {
             (
                 "secrets.\($0.key)",
-                $0.value == RuntimeConfig.unknownSecret ? "(value not available) ?" : "(sha256 \($0.value))"
+                $0.value == RuntimeConfig.unknownSecret
+                    ? "(value or fingerprint key not available) ?"
+                    : $0.value.hasPrefix("hmac:") ? "(\($0.value))" : "(sha256 \($0.value))"
             )
         }
         if let command = config.command { rows.append(("command", render(command))) }

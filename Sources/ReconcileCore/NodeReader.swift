@@ -67,29 +67,43 @@ struct NodeReader {
         return value
     }
 
-    mutating func number(_ node: Node, _ path: String, above minimum: Double) -> Double? {
-        guard case .scalar = node, Self.has(node, .int) || Self.has(node, .float), let value = node.float,
-            value.isFinite
+    mutating func number(_ node: Node, _ path: String, in range: ClosedRange<Double>) -> Double? {
+        guard case .scalar(let scalar) = node, Self.has(node, .int) || Self.has(node, .float), let value = node.float
         else {
             report(node, path, "expected a number, got \(Self.describe(node))")
             return nil
         }
-        guard value > minimum else {
-            report(node, path, "must be greater than \(Self.format(minimum)), got \(Self.format(value))")
+        guard value.isFinite, range.contains(value) else {
+            report(
+                node, path,
+                "must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)), got \(scalar.string)"
+            )
             return nil
         }
         return value
     }
 
-    mutating func duration(_ node: Node, _ path: String, allowZero: Bool = false) -> Duration? {
-        guard case .scalar(let scalar) = node, Self.has(node, .str),
-            let value = Quantities.duration(scalar.string)
-        else {
+    /// Reads a duration within `range` (inclusive); the message names the range.
+    mutating func duration(_ node: Node, _ path: String, in range: ClosedRange<Duration>) -> Duration? {
+        guard case .scalar(let scalar) = node, Self.has(node, .str) else {
             report(node, path, "expected a duration like \"5s\" or \"500ms\", got \(Self.describe(node))")
             return nil
         }
-        guard allowZero || value > .zero else {
-            report(node, path, "must be longer than 0s")
+        guard let value = Quantities.duration(scalar.string) else {
+            let plain = scalar.string.trimmingWhitespace()
+            let reason =
+                Quantities.isDurationSyntax(plain)
+                ? "is longer than any duration reconcile accepts (at most \(Quantities.format(range.upperBound)))"
+                : "expected a duration like \"5s\" or \"500ms\", got \(Self.describe(node))"
+            report(node, path, reason)
+            return nil
+        }
+        guard range.contains(value) else {
+            let bounds =
+                range.lowerBound == .zero
+                ? "at most \(Quantities.format(range.upperBound))"
+                : "between \(Quantities.format(range.lowerBound)) and \(Quantities.format(range.upperBound))"
+            report(node, path, "must be \(bounds), got \(scalar.string)")
             return nil
         }
         return value
@@ -173,6 +187,6 @@ struct NodeReader {
     }
 
     private static func format(_ value: Double) -> String {
-        value == value.rounded() ? String(Int(value)) : String(value)
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(saturating: value)) : String(value)
     }
 }

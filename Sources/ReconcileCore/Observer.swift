@@ -20,7 +20,7 @@ public struct Observer: Sendable {
         var portsInUse: Set<HostAddress> = []
         if let hostPorts {
             // A port a running container publishes is held by the engine's proxy, not a stranger.
-            let published = containers.filter { $0.state == .running }.flatMap(\.ports)
+            let published = containers.filter(\.holdsPort).flatMap(\.ports)
             for address in Set(specs.map(\.hostAddress))
             where !published.contains(where: { $0.holds(address) }) && hostPorts.inUse(address) {
                 portsInUse.insert(address)

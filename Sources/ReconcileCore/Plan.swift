@@ -29,6 +29,8 @@ public struct EnvironmentPlan: Sendable, Equatable, Encodable {
     public var approvalRequired: Bool = false
     /// The id of the active container, when there is one.
     public var currentID: String?
+    /// Who holds the environment's lock when the plan was made (an apply in progress), if anyone.
+    public var lockedBy: String?
 
     public init(file: String, service: String, environment: String, container: String, action: Action) {
         self.file = file
@@ -60,10 +62,14 @@ public struct PruneItem: Sendable, Equatable, Encodable {
     public var name: String
     public var id: String
     public var reason: String
+    /// True for a leftover of an interrupted apply (removed before anything else), false for a
+    /// surplus backup (removed once the new version serves).
+    public var leftover: Bool
 
-    public init(name: String, id: String, reason: String) {
+    public init(name: String, id: String, reason: String, leftover: Bool = false) {
         self.name = name
         self.id = id
         self.reason = reason
+        self.leftover = leftover
     }
 }

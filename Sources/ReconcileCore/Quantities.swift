@@ -3,8 +3,13 @@ import Foundation
 /// Parsing and formatting of the quantities an environment file holds: durations like `1m30s`
 /// and byte sizes like `512m`.
 public enum Quantities {
+    /// The longest duration `duration(_:)` reads: anything longer is refused as not a duration a
+    /// person means (it also keeps every later sum and product of durations far from overflow).
+    public static let longestDuration: Duration = .seconds(100 * 365 * 86400)
+
     /// Parses a Go-style duration: one or more `<number><unit>` parts with units `ms`, `s`, `m`, `h`
-    /// (`500ms`, `5s`, `1m30s`, `1.5s`). Returns nil for anything else, including a bare number.
+    /// (`500ms`, `5s`, `1m30s`, `1.5s`). Returns nil for anything else, including a bare number and
+    /// anything longer than `longestDuration`.
     public static func duration(_ text: String) -> Duration? {
         var rest = Substring(text.trimmingWhitespace())
         guard !rest.isEmpty else { return nil }
@@ -23,7 +28,21 @@ public enum Quantities {
             default: return nil
             }
         }
-        return .milliseconds(Int64((total * 1000).rounded()))
+        guard total.isFinite, total <= longestDuration.seconds else { return nil }
+        return .milliseconds(Int64(saturating: (total * 1000).rounded()))
+    }
+
+    /// True for text shaped like a duration (`<number><unit>` parts), whatever its size.
+    static func isDurationSyntax(_ text: String) -> Bool {
+        var rest = Substring(text)
+        guard !rest.isEmpty else { return false }
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            let unit = rest.dropFirst(number.count).prefix { $0.isLetter }
+            guard !number.isEmpty, ["ms", "s", "m", "h"].contains(unit) else { return false }
+            rest = rest.dropFirst(number.count + unit.count)
+        }
+        return true
     }
 
     /// Formats a duration the way the environment file writes it: `500ms`, `5s`, `1m30s`.
@@ -73,11 +92,26 @@ public enum Quantities {
 }
 
 extension Duration {
-    /// The duration in whole milliseconds (truncated).
+    /// The duration in whole milliseconds (truncated; saturating at the ends of Int64).
     public var milliseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (sum, overflowed) = product.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        return overflowed ? .max : sum
     }
+
+    /// The duration in whole nanoseconds (truncated; saturating at the ends of Int64).
+    public var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (sum, overflowed) = product.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflowed ? .max : sum
+    }
+
+    /// Whole seconds, rounded up so that a timeout is never cut shorter than asked (saturating).
+    public var wholeSecondsRoundedUp: Int { Int(saturating: seconds.rounded(.up)) }
 
     /// The duration in seconds as a floating-point number.
     public var seconds: Double {
@@ -89,4 +123,25 @@ extension StringProtocol {
     func trimmingWhitespace() -> String {
         String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
     }
+}
+
+extension Int64 {
+    /// The nearest representable value: NaN becomes 0, values beyond the ends become `min`/`max`.
+    /// Every conversion from floating point in reconcile goes through this or `init(exactly:)`.
+    public init(saturating value: Double) {
+        if value.isNaN {
+            self = 0
+        } else if value >= 9_223_372_036_854_775_807 {
+            self = .max
+        } else if value <= -9_223_372_036_854_775_808 {
+            self = .min
+        } else {
+            self.init(value)
+        }
+    }
+}
+
+extension Int {
+    /// The nearest representable value: NaN becomes 0, values beyond the ends become `min`/`max`.
+    public init(saturating value: Double) { self.init(Int64(saturating: value)) }
 }

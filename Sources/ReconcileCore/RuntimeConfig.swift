@@ -4,8 +4,10 @@ import Foundation
 /// The part of a spec that shapes the container itself, normalised (defaults resolved, maps sorted)
 /// so that equal configurations encode to equal bytes. Its hash is the container's fingerprint.
 ///
-/// Secret values are represented only by short fingerprints; the deploy gate (health, smoke,
-/// performance) is not part of it, since changing how a deploy is checked needs no new container.
+/// Secret values are represented only by short fingerprints, keyed with a key kept on the host
+/// (HMAC-SHA256, `hmac:<12 hex>`): they compare on the host and reveal nothing where the key is not,
+/// such as a pull request comment. Without the key a value reads as unknown (`?`). The deploy gate
+/// (health, smoke, performance) is not part of it: changing how a deploy is checked needs no new container.
 public struct RuntimeConfig: Sendable, Equatable, Codable {
     public var image: String
     public var bind: String
@@ -21,7 +23,11 @@ public struct RuntimeConfig: Sendable, Equatable, Codable {
     public var stopTimeout: String
     public var healthcheck: [String]?
 
-    public init(spec: EnvironmentSpec, secretValues: [String: String]) {
+    /// - Parameters:
+    ///   - key: the host's fingerprint key; without it, every secret reads as unknown.
+    ///   - legacy: secrets whose fingerprint is computed the earlier (unkeyed) way, to compare with
+    ///     containers created before keys existed; never shown.
+    public init(spec: EnvironmentSpec, secretValues: [String: String], key: [UInt8]? = nil, legacy: Set<String> = []) {
         image = spec.image.description
         bind = spec.bind
         port = spec.port
@@ -29,7 +35,14 @@ public struct RuntimeConfig: Sendable, Equatable, Codable {
         env = spec.env
         secrets = Dictionary(
             uniqueKeysWithValues: spec.secrets.map { name in
-                (name, secretValues[name].map { Self.secretFingerprint(name: name, value: $0) } ?? Self.unknownSecret)
+                (
+                    name,
+                    secretValues[name].flatMap { value in
+                        legacy.contains(name)
+                            ? Self.legacyFingerprint(name: name, value: value)
+                            : key.map { Self.secretFingerprint(name: name, value: value, key: $0) }
+                    } ?? Self.unknownSecret
+                )
             })
         command = spec.command
         restart = spec.restart.rawValue
@@ -46,9 +59,22 @@ public struct RuntimeConfig: Sendable, Equatable, Codable {
 
     public static let unknownSecret = "?"
 
-    /// A short, stable fingerprint of one secret value: shows that it changed without showing it.
-    public static func secretFingerprint(name: String, value: String) -> String {
+    /// A short, stable fingerprint of one secret value under the host's key: shows that it
+    /// changed without showing it, and cannot be guessed from offline without the key.
+    public static func secretFingerprint(name: String, value: String, key: [UInt8]) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Data("reconcile-secret\u{0}\(name)\u{0}\(value)".utf8), using: SymmetricKey(data: key))
+        return "hmac:" + hex(mac).prefix(12)
+    }
+
+    /// The fingerprint of reconcile 0.1 (unkeyed sha256), kept only to compare with containers it made.
+    static func legacyFingerprint(name: String, value: String) -> String {
         hex(SHA256.hash(data: Data("reconcile-secret\u{0}\(name)\u{0}\(value)".utf8))).prefix(12).description
+    }
+
+    /// True for a fingerprint made the unkeyed way (no scheme prefix).
+    static func isLegacy(_ fingerprint: String) -> Bool {
+        fingerprint != unknownSecret && !fingerprint.hasPrefix("hmac:")
     }
 
     /// The canonical JSON (sorted keys, no whitespace) stored in the `io.reconcile.config` label.

@@ -50,9 +50,10 @@ extension SpecParser {
         }
         if let node = fields["resources"], let resources = reader.fields(node, "resources", known: ["memory", "cpus"]) {
             if let node = resources["memory"] { spec.memory = memory(node, &reader) }
-            if let node = resources["cpus"] { spec.cpus = reader.number(node, "resources.cpus", above: 0) }
+            if let node = resources["cpus"] { spec.cpus = reader.number(node, "resources.cpus", in: Limits.cpus) }
         }
-        if let node = fields["stop_timeout"], let value = reader.duration(node, "stop_timeout", allowZero: true) {
+        if let node = fields["stop_timeout"], let value = reader.duration(node, "stop_timeout", in: Limits.stopTimeout)
+        {
             spec.stopTimeout = value
         }
         if let node = fields["docker_healthcheck"] { spec.dockerHealthcheck = dockerHealthcheck(node, &reader) }
@@ -66,14 +67,15 @@ extension SpecParser {
     }
 
     private static func memory(_ node: Node, _ reader: inout NodeReader) -> Int64? {
-        let minimum: Int64 = 6 << 20
         guard case .scalar(let scalar) = node, let bytes = Quantities.bytes(scalar.string) else {
             reader.report(
                 node, "resources.memory", "expected a size like \"512m\" or \"1g\", got \(NodeReader.describe(node))")
             return nil
         }
-        guard bytes >= minimum else {
-            reader.report(node, "resources.memory", "must be at least 6m (Docker's minimum), got \"\(scalar.string)\"")
+        guard Limits.memory.contains(bytes) else {
+            reader.report(
+                node, "resources.memory",
+                "must be between 6m (Docker's minimum) and 1024g, got \"\(scalar.string)\"")
             return nil
         }
         return bytes
@@ -97,14 +99,18 @@ extension SpecParser {
             return nil
         }
         var check = DockerHealthcheck(test: test)
-        if let node = fields["interval"], let value = reader.duration(node, "\(path).interval") {
+        if let node = fields["interval"], let value = reader.duration(node, "\(path).interval", in: Limits.dockerCheck)
+        {
             check.interval = value
         }
-        if let node = fields["timeout"], let value = reader.duration(node, "\(path).timeout") { check.timeout = value }
+        if let node = fields["timeout"], let value = reader.duration(node, "\(path).timeout", in: Limits.dockerCheck) {
+            check.timeout = value
+        }
         if let node = fields["retries"], let value = reader.int(node, "\(path).retries", in: 0...1000) {
             check.retries = value
         }
-        if let node = fields["start_period"], let value = reader.duration(node, "\(path).start_period", allowZero: true)
+        if let node = fields["start_period"],
+            let value = reader.duration(node, "\(path).start_period", in: .zero...Limits.dockerCheck.upperBound)
         {
             check.startPeriod = value
         }
@@ -122,16 +128,25 @@ extension SpecParser {
         if let node = fields["expect_json"], let entries = reader.stringMap(node, "health.expect_json") {
             policy.expectJSON = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
         }
-        if let node = fields["startup"], let value = reader.duration(node, "health.startup", allowZero: true) {
+        if let node = fields["startup"], let value = reader.duration(node, "health.startup", in: Limits.startup) {
             policy.startup = value
         }
-        if let node = fields["interval"], let value = reader.duration(node, "health.interval") {
+        if let node = fields["interval"], let value = reader.duration(node, "health.interval", in: Limits.interval) {
             policy.interval = value
         }
         if let node = fields["attempts"], let value = reader.int(node, "health.attempts", in: 1...1000) {
             policy.attempts = value
         }
-        if let node = fields["timeout"], let value = reader.duration(node, "health.timeout") { policy.timeout = value }
+        if let node = fields["timeout"], let value = reader.duration(node, "health.timeout", in: Limits.probeTimeout) {
+            policy.timeout = value
+        }
+        if policy.budget > Limits.gateBudget {
+            reader.report(
+                node, "health",
+                "the gate would wait up to \(Quantities.format(policy.budget)) (startup \(Quantities.format(policy.startup)) + "
+                    + "\(policy.attempts) attempts × \(Quantities.format(policy.interval))); keep it at most "
+                    + Quantities.format(Limits.gateBudget))
+        }
         return policy
     }
 
@@ -139,6 +154,10 @@ extension SpecParser {
         guard case .sequence(let sequence) = node else {
             reader.report(
                 node, "smoke", "expected a list of checks like [{path: /items}], got \(NodeReader.describe(node))")
+            return []
+        }
+        guard sequence.count <= 100 else {
+            reader.report(node, "smoke", "at most 100 checks, got \(sequence.count)")
             return []
         }
         var checks: [SmokeCheck] = []
@@ -161,15 +180,18 @@ extension SpecParser {
     }
 
     private static func performance(_ node: Node, _ reader: inout NodeReader) -> PerformanceCheck? {
-        guard let fields = reader.fields(node, "performance", known: ["path", "requests", "max_p95"]) else {
-            return nil
-        }
+        let known = ["path", "expect_status", "requests", "max_p95"]
+        guard let fields = reader.fields(node, "performance", known: known) else { return nil }
         var check = PerformanceCheck()
         if let node = fields["path"], let value = urlPath(node, "performance.path", &reader) { check.path = value }
-        if let node = fields["requests"], let value = reader.int(node, "performance.requests", in: 1...10_000) {
+        if let node = fields["expect_status"], let value = reader.int(node, "performance.expect_status", in: 100...599)
+        {
+            check.expectStatus = value
+        }
+        if let node = fields["requests"], let value = reader.int(node, "performance.requests", in: 1...1000) {
             check.requests = value
         }
-        if let node = fields["max_p95"], let value = reader.duration(node, "performance.max_p95") {
+        if let node = fields["max_p95"], let value = reader.duration(node, "performance.max_p95", in: Limits.maxP95) {
             check.maxP95 = value
         }
         return check
@@ -198,6 +220,23 @@ extension SpecParser {
         }
         return text.contains(":") && text.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
     }
+}
+
+/// The range every number in an environment file must fall in. Each is far beyond any real use and
+/// keeps every sum, product and conversion done with it far from overflow.
+public enum Limits {
+    public static let cpus: ClosedRange<Double> = 0.01...1024
+    public static let memory: ClosedRange<Int64> = (6 << 20)...(1 << 40)
+    public static let stopTimeout: ClosedRange<Duration> = .zero...(.seconds(3600))
+    public static let dockerCheck: ClosedRange<Duration> = .milliseconds(1)...(.seconds(86400))
+    public static let startup: ClosedRange<Duration> = .zero...(.seconds(3600))
+    public static let interval: ClosedRange<Duration> = .milliseconds(10)...(.seconds(600))
+    public static let probeTimeout: ClosedRange<Duration> = .milliseconds(10)...(.seconds(60))
+    public static let maxP95: ClosedRange<Duration> = .milliseconds(1)...(.seconds(60))
+    /// The longest health gate: `startup + attempts × interval`.
+    public static let gateBudget: Duration = .seconds(3600)
+    /// `--lock-timeout`.
+    public static let lockTimeout: ClosedRange<Duration> = .zero...(.seconds(86400))
 }
 
 extension Array where Element: Hashable {

@@ -2,8 +2,9 @@ import Yams
 
 /// Turns the bytes of one environment file into an `EnvironmentSpec`, or into every problem found.
 ///
-/// The work is bounded: files over `maxBytes` and documents that expand (through aliases) to more
-/// than `maxNodes` nodes are refused before any value is read.
+/// The work is bounded: files over `maxBytes`, documents that expand (through aliases) to more than
+/// `maxNodes` nodes, aliases used as keys and collections nested too deeply are refused by a linear
+/// pass over the parser's events, before anything is composed.
 public enum SpecParser {
     public static let maxBytes = 1 << 20
     public static let maxNodes = 20_000
@@ -40,6 +41,9 @@ public enum SpecParser {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             return fail("not a text file (invalid UTF-8); environment files are UTF-8 YAML")
         }
+        if let refusal = YAMLBounds.check(text, maxNodes: maxNodes) {
+            return fail(refusal.message, line: refusal.line, column: refusal.column)
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -52,10 +56,6 @@ public enum SpecParser {
         guard let root, !NodeReader.isNull(root) else {
             return fail("file is empty; an environment needs at least service, image and port")
         }
-        guard countNodes(root, limit: maxNodes) <= maxNodes else {
-            return fail(
-                "document expands to more than \(maxNodes) values (aliases nested too deeply?); refusing to read it")
-        }
         var reader = NodeReader(file: file)
         let spec = read(root, reader: &reader, file: file, defaultEnvironment: defaultEnvironment)
         if let spec, reader.issues.isEmpty {
@@ -66,26 +66,6 @@ public enum SpecParser {
             ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset)
         }
         return .failure(ValidationFailure(issues: ordered.map(\.element)))
-    }
-
-    /// Counts nodes, stopping once `limit` is passed so that an alias bomb costs little.
-    static func countNodes(_ node: Node, limit: Int) -> Int {
-        var count = 0
-        var stack = [node]
-        while let next = stack.popLast() {
-            count += 1
-            if count > limit { return count }
-            switch next {
-            case .mapping(let mapping):
-                for (key, value) in mapping {
-                    stack.append(key)
-                    stack.append(value)
-                }
-            case .sequence(let sequence): stack.append(contentsOf: sequence)
-            case .scalar, .alias: break
-            }
-        }
-        return count
     }
 
     static func describe(_ error: YamlError) -> (Int, Int, String) {

@@ -1,101 +1,183 @@
 import Foundation
 
-/// The seed's replace: rename the running container aside as a backup and stop it, create and
-/// start the new one under the active name, gate it; on any failure remove the new one and bring
-/// the newest backup back under the active name. On success, backups beyond `backups` are removed.
+/// The seed's replace, ordered so that the previous version survives every failure:
+///
+/// 1. create the new container beside the running one, under the candidate name (whatever the
+///    engine refuses at create, such as more CPUs than the host has or a missing network, is found
+///    before anything running is touched);
+/// 2. rename the running container aside as the next backup;
+/// 3. stop it (it holds the port);
+/// 4. start the candidate and gate it (health, smoke, performance);
+/// 5. rename the candidate to the active name: only a verified container ever holds that name;
+/// 6. remove backups beyond `backups`.
+///
+/// Each step is written to the deploy's record before it is taken. Any failure before step 2
+/// removes the candidate and leaves the running container exactly as it was; any later failure
+/// removes the candidate and restores the newest verified backup. Nothing is ever removed by name.
 public struct StopStartStrategy: ReplaceStrategy {
     /// Named points of a replace, for the crash-safety tests (`RECONCILE_TEST_ABORT_AT`).
     public enum Step: String, Sendable, CaseIterable {
+        case afterCreate = "after-create"
         case afterRename = "after-rename"
         case afterStop = "after-stop"
-        case afterCreate = "after-create"
         case duringGate = "during-gate"
+        case afterGate = "after-gate"
         case duringRollback = "during-rollback"
     }
 
     public init() {}
 
-    public func deploy(
-        _ desired: DesiredEnvironment, plan: EnvironmentPlan, host: HostState, revision: String?,
+    public func deploy(_ desired: DesiredEnvironment, plan: EnvironmentPlan, host: HostState, context: DeployContext)
+        async -> DeployOutcome
+    {
+        let spec = desired.spec
+        // Leftovers of an interrupted apply go first; they are ours and hold nothing we need.
+        let leftovers = plan.prune.filter(\.leftover)
+        for item in leftovers {
+            try? await context.engine.removeContainer(item.id, force: true)
+            context.say(spec, "clean", "removed \(item.name), left over from an interrupted apply")
+        }
+        let mine = host.containers.filter { container in
+            container.isManaged(service: spec.service, environment: spec.environment)
+                && !leftovers.contains { $0.id == container.id }
+        }
+        let current = plan.currentID.flatMap { id in mine.first { $0.id == id } }
+        switch plan.action {
+        case .inSync:
+            return await prune(spec, backups: mine.backups(of: spec), context: context, summary: "in sync")
+        case .start:
+            guard let current else { return .refused("no container to start") }
+            return await restart(desired, current: current, backups: mine.backups(of: spec), context: context)
+        case .create, .replace:
+            return await replace(desired, current: current, mine: mine, host: host, context: context)
+        case .conflict:
+            return .refused(plan.conflicts.joined(separator: " "))
+        }
+    }
+
+    private func replace(
+        _ desired: DesiredEnvironment, current: ContainerSnapshot?, mine: [ContainerSnapshot], host: HostState,
         context: DeployContext
     ) async -> DeployOutcome {
         let spec = desired.spec
         let engine = context.engine
-        let say = { (step: String, message: String, since: Duration?) in
-            context.report(
-                DeployEvent(
-                    environment: spec.environment, step: step, message: message,
-                    seconds: since.map { (context.clock.now() - $0).seconds }))
-        }
-        let mine = host.containers.filter { $0.isManaged(service: spec.service, environment: spec.environment) }
+        let recorder = context.recorder
         var backups = mine.backups(of: spec)
 
-        // Leftovers of an interrupted apply go first; they are ours and hold nothing we need.
-        for item in plan.prune where item.reason.hasPrefix("left over") {
-            try? await engine.removeContainer(item.id, force: true)
-            say("clean", "removed \(item.name), left over from an interrupted apply", nil)
+        var started = context.clock.now()
+        let candidateID: String
+        do {
+            let creation = ContainerCreation(
+                desired: desired, name: spec.candidateName, revision: context.revision,
+                deployedAt: context.wallClock())
+            candidateID = try await engine.createContainer(creation)
+        } catch {
+            return .refused("\(error); nothing was changed")
+        }
+        recorder.step(.created) { $0.candidateID = candidateID }
+        abortIfAsked(.afterCreate, context)
+        context.say(
+            spec, "create", "\(spec.candidateName) (\(candidateID.prefix(12))) from \(spec.image)", since: started)
+
+        if let current {
+            started = context.clock.now()
+            let verified = context.unverifiedID != current.id
+            let backupName = spec.nextBackupName(existing: host.containers.map(\.name), verified: verified)
+            recorder.step(.renamed) { $0.backupName = backupName }
+            do {
+                try await engine.renameContainer(current.id, to: backupName)
+            } catch {
+                // Nothing but the candidate changed: remove it (by id) and leave the running one as it was.
+                try? await engine.removeContainer(candidateID, force: true)
+                return .refused(
+                    "cannot rename \(spec.containerName) aside to \(backupName): \(error); nothing was changed, "
+                        + "\(current.image) (\(current.shortID)) still serves")
+            }
+            abortIfAsked(.afterRename, context)
+            context.say(spec, "backup", "\(spec.containerName) → \(backupName)", since: started)
+            var backup = current
+            backup.name = backupName
+            backups.insert(backup, at: 0)
         }
 
-        var newID: String
-        // A container created here has never restarted; an existing one may have.
-        var restartsBefore = 0
-        switch plan.action {
-        case .inSync:
-            return await prune(spec, backups: backups, context: context, summary: "in sync")
-        case .start:
-            guard let id = plan.currentID else { return .refused("no container to start") }
-            newID = id
-            restartsBefore = (try? await engine.inspectContainer(id))?.restartCount ?? 0
-        case .create, .replace:
+        // Stop every container of this environment that still runs: it holds the port.
+        recorder.step(.stopped)
+        for container in mine where container.holdsPort {
+            started = context.clock.now()
             do {
-                if let current = plan.currentID.flatMap({ id in mine.first { $0.id == id } }) {
-                    let started = context.clock.now()
-                    let backupName = Self.backupName(spec, existing: mine.map(\.name), at: context.wallClock())
-                    try await engine.renameContainer(current.id, to: backupName)
-                    abortIfAsked(.afterRename, context)
-                    say("backup", "\(spec.containerName) → \(backupName)", started)
-                    var backup = current
-                    backup.name = backupName
-                    backups.insert(backup, at: 0)
-                }
-                // Stop every container of this environment that still runs (it holds the port).
-                for container in mine where container.state == .running || container.state == .restarting {
-                    let started = context.clock.now()
-                    try await engine.stopContainer(container.id, timeout: spec.stopTimeout)
-                    say("stop", "\(backups.first { $0.id == container.id }?.name ?? container.name)", started)
-                }
-                abortIfAsked(.afterStop, context)
+                try await engine.stopContainer(container.id, timeout: spec.stopTimeout)
+            } catch EngineError.api(let status, _, _) where status == 404 {
+                continue  // removed meanwhile (docker rm): it holds no port any more
             } catch {
-                return await rollBack(spec, failedID: nil, failure: "\(error)", backups: backups, context: context)
+                return await rollBack(
+                    spec, failedID: candidateID, failure: "cannot stop \(container.name): \(error)", backups: backups,
+                    context: context)
             }
-            let started = context.clock.now()
-            do {
-                let creation = ContainerCreation(desired: desired, revision: revision, deployedAt: context.wallClock())
-                newID = try await engine.createContainer(creation)
-                abortIfAsked(.afterCreate, context)
-                say("create", "\(spec.containerName) (\(newID.prefix(12))) from \(spec.image)", started)
-            } catch {
-                return await rollBack(spec, failedID: nil, failure: "\(error)", backups: backups, context: context)
-            }
-        case .conflict:
-            return .refused(plan.conflicts.joined(separator: " "))
+            context.say(spec, "stop", backups.first { $0.id == container.id }?.name ?? container.name, since: started)
         }
+        abortIfAsked(.afterStop, context)
 
+        recorder.step(.gating) { $0.gatingID = candidateID }
         let startedAt = context.clock.now()
         do {
-            try await engine.startContainer(newID)
-            say("start", spec.containerName, startedAt)
+            try await engine.startContainer(candidateID)
         } catch {
-            return await rollBack(spec, failedID: newID, failure: "\(error)", backups: backups, context: context)
+            return await rollBack(spec, failedID: candidateID, failure: "\(error)", backups: backups, context: context)
         }
-        context.markUnverified(newID)
+        context.say(spec, "start", spec.candidateName, since: startedAt)
         abortIfAsked(.duringGate, context)
         let verdict = await context.verifier.verify(
-            spec, containerID: newID, startedAt: startedAt, restartsBefore: restartsBefore)
-        defer { context.markUnverified(nil) }
-        for line in verdict.lines { say("gate", line, nil) }
+            spec, containerID: candidateID, startedAt: startedAt, restartsBefore: 0)
+        for line in verdict.lines { context.say(spec, "gate", line) }
         if let failure = verdict.failure {
-            return await rollBack(spec, failedID: newID, failure: failure, backups: backups, context: context)
+            return await rollBack(spec, failedID: candidateID, failure: failure, backups: backups, context: context)
+        }
+
+        recorder.step(.verified)
+        abortIfAsked(.afterGate, context)
+        do {
+            try await engine.renameContainer(candidateID, to: spec.containerName)
+        } catch {
+            return await rollBack(
+                spec, failedID: candidateID,
+                failure: "passed its gate but cannot take the name \(spec.containerName): \(error)", backups: backups,
+                context: context)
+        }
+        context.say(spec, "promote", "\(spec.candidateName) → \(spec.containerName)")
+        return await prune(
+            spec, backups: backups, context: context, summary: "\(spec.image) serving on port \(spec.port)")
+    }
+
+    /// Starts (or unpauses, or only re-checks) the active container and gates it.
+    private func restart(
+        _ desired: DesiredEnvironment, current: ContainerSnapshot, backups: [ContainerSnapshot], context: DeployContext
+    ) async -> DeployOutcome {
+        let spec = desired.spec
+        let engine = context.engine
+        context.recorder.step(.gating) { $0.gatingID = current.id }
+        // A container started here may have been restarted by its policy before: count from now.
+        let restartsBefore = (try? await engine.inspectContainer(current.id))?.restartCount ?? 0
+        let startedAt = context.clock.now()
+        do {
+            switch current.state {
+            case .running:
+                context.say(spec, "check", "\(spec.containerName) was never verified; gating it now")
+            case .paused:
+                try await engine.unpauseContainer(current.id)
+                context.say(spec, "unpause", spec.containerName, since: startedAt)
+            default:
+                try await engine.startContainer(current.id)
+                context.say(spec, "start", spec.containerName, since: startedAt)
+            }
+        } catch {
+            return await rollBack(spec, failedID: current.id, failure: "\(error)", backups: backups, context: context)
+        }
+        abortIfAsked(.duringGate, context)
+        let verdict = await context.verifier.verify(
+            spec, containerID: current.id, startedAt: startedAt, restartsBefore: restartsBefore)
+        for line in verdict.lines { context.say(spec, "gate", line) }
+        if let failure = verdict.failure {
+            return await rollBack(spec, failedID: current.id, failure: failure, backups: backups, context: context)
         }
         return await prune(
             spec, backups: backups, context: context, summary: "\(spec.image) serving on port \(spec.port)")
@@ -104,119 +186,117 @@ public struct StopStartStrategy: ReplaceStrategy {
     private func prune(_ spec: EnvironmentSpec, backups: [ContainerSnapshot], context: DeployContext, summary: String)
         async -> DeployOutcome
     {
-        for backup in backups.dropFirst(spec.backups) {
+        for backup in BackupPolicy.surplus(backups, of: spec) {
             do {
                 try await context.engine.removeContainer(backup.id, force: true)
-                context.report(
-                    DeployEvent(
-                        environment: spec.environment, step: "prune", message: "removed old backup \(backup.name)"))
+                context.say(spec, "prune", "removed old backup \(backup.name)")
             } catch {
-                context.report(
-                    DeployEvent(
-                        environment: spec.environment, step: "prune",
-                        message: "could not remove \(backup.name): \(error)",
-                        ok: false))
+                context.say(spec, "prune", "could not remove \(backup.name): \(error)", ok: false)
             }
         }
         return .converged(summary)
     }
 
+    /// Removes the failed container (by id) and brings back the newest verified backup under the
+    /// active name, health-checked.
     private func rollBack(
-        _ spec: EnvironmentSpec, failedID: String?, failure: String, backups: [ContainerSnapshot],
+        _ spec: EnvironmentSpec, failedID: String, failure: String, backups: [ContainerSnapshot],
         context: DeployContext
     ) async -> DeployOutcome {
         let engine = context.engine
         let started = context.clock.now()
-        context.report(DeployEvent(environment: spec.environment, step: "failed", message: failure, ok: false))
+        context.recorder.step(.rollingBack)
+        context.say(spec, "failed", failure, ok: false)
         var failureText = failure
-        if let failedID {
-            if let logs = try? await engine.logs(failedID, tail: 10), !logs.isEmpty {
-                let lines = logs.split(separator: "\n").suffix(5).joined(separator: " | ")
-                failureText += "; last log lines: \(lines)"
-                context.report(DeployEvent(environment: spec.environment, step: "logs", message: lines, ok: false))
-            }
-            // No graceful stop for a container that failed its gate: a forced remove kills it at once,
-            // where a stop would wait out its stop timeout first (a crash-looping one ignores SIGTERM).
-            do {
-                try await engine.removeContainer(failedID, force: true)
-            } catch {
-                return .rollbackFailed(
-                    failure: failureText,
-                    state:
-                        "the failed container \(failedID.prefix(12)) could not be removed (\(error)); no backup was restored"
-                )
-            }
-        } else if let stray = try? await engine.inspectContainer(spec.containerName),
-            stray.isManaged(service: spec.service, environment: spec.environment), !stray.isBackup(of: spec),
-            !backups.contains(where: { $0.id == stray.id })
-        {
-            try? await engine.removeContainer(stray.id, force: true)
+        if let logs = try? await engine.logs(failedID, tail: 10), !logs.isEmpty {
+            let lines = logs.split(separator: "\n").suffix(5).joined(separator: " | ")
+            failureText += "; last log lines: \(lines)"
+            context.say(spec, "logs", lines, ok: false)
+        }
+        // No graceful stop for a container that failed its gate: a forced remove kills it at once,
+        // where a stop would wait out its stop timeout first (a crash-looping one ignores SIGTERM).
+        do {
+            try await engine.removeContainer(failedID, force: true)
+        } catch {
+            let state = await describe(spec, context: context)
+            return .rollbackFailed(
+                failure: failureText,
+                state: "the failed container \(failedID.prefix(12)) could not be removed (\(error)). \(state)")
         }
         abortIfAsked(.duringRollback, context)
-        guard let backup = backups.first else {
-            return .rolledBack(failure: failureText, restored: "nothing ran before this deploy; nothing runs now")
+        let others = backups.filter { $0.id != failedID }
+        guard let backup = others.first(where: { $0.isVerifiedBackup(of: spec) }) ?? others.first else {
+            return .rolledBack(
+                failure: failureText, restored: "there was no earlier version to restore; nothing of it runs now")
         }
+        let unverifiedNote =
+            backup.isVerifiedBackup(of: spec) ? "" : " (it never passed a gate: no verified backup is left)"
         do {
             try await engine.renameContainer(backup.id, to: spec.containerName)
             let restartsBefore = (try? await engine.inspectContainer(backup.id))?.restartCount ?? 0
             let startedAt = context.clock.now()
-            try await engine.startContainer(backup.id)
+            if backup.state == .paused {
+                try await engine.unpauseContainer(backup.id)
+            } else {
+                try await engine.startContainer(backup.id)
+            }
             let verdict = await context.verifier.verify(
                 spec, containerID: backup.id, startedAt: startedAt, restartsBefore: restartsBefore, healthOnly: true)
-            guard verdict.failure == nil else {
+            if let check = verdict.failure {
+                let state = await describe(spec, context: context)
                 return .rollbackFailed(
                     failure: failureText,
-                    state:
-                        "backup \(backup.shortID) (\(backup.image)) runs again as \(spec.containerName) but fails its check: \(verdict.failure ?? "")"
-                )
+                    state: "backup \(backup.shortID) (\(backup.image)) was restored as \(spec.containerName)"
+                        + "\(unverifiedNote) but fails its check: \(check). \(state)")
             }
-            context.report(
-                DeployEvent(
-                    environment: spec.environment, step: "rollback",
-                    message: "restored \(backup.image) (\(backup.shortID)) as \(spec.containerName)",
-                    seconds: (context.clock.now() - started).seconds))
-            return .rolledBack(failure: failureText, restored: "\(backup.image) (\(backup.shortID)) serves again")
         } catch {
+            let state = await describe(spec, context: context)
             return .rollbackFailed(
                 failure: failureText,
-                state:
-                    "could not restore backup \(backup.name) (\(backup.shortID)): \(error); nothing serves on port \(spec.port)"
-            )
+                state: "could not restore backup \(backup.name) (\(backup.shortID)): \(error). \(state)")
         }
+        context.say(
+            spec, "rollback", "restored \(backup.image) (\(backup.shortID)) as \(spec.containerName)\(unverifiedNote)",
+            since: started)
+        return .rolledBack(
+            failure: failureText, restored: "\(backup.image) (\(backup.shortID)) serves again\(unverifiedNote)")
+    }
+
+    /// What is really there after a failed rollback: who holds the active name, the backups, and
+    /// whether anything answers on the port.
+    func describe(_ spec: EnvironmentSpec, context: DeployContext) async -> String {
+        var parts: [String] = []
+        if let containers = try? await context.engine.containers() {
+            if let active = containers.first(where: { $0.name == spec.containerName }) {
+                parts.append("\(spec.containerName) is \(active.shortID) (\(active.image)), \(active.state.rawValue)")
+            } else {
+                parts.append("no container is named \(spec.containerName)")
+            }
+            let backups = containers.backups(of: spec)
+            parts.append(
+                backups.isEmpty
+                    ? "no backups are left"
+                    : "backups: "
+                        + backups.map { "\($0.name) (\($0.image), \($0.state.rawValue))" }.joined(separator: ", "))
+        } else {
+            parts.append("the engine cannot be asked what runs")
+        }
+        let answer = await context.verifier.probe.get(
+            host: spec.probeHost, port: spec.port, path: spec.health.path, timeout: .seconds(1))
+        if let status = answer.status {
+            parts.append("port \(spec.port) answers GET \(spec.health.path) with \(status)")
+        } else {
+            parts.append("nothing answers on port \(spec.port) (\(answer.error ?? "no answer"))")
+        }
+        return parts.joined(separator: "; ")
     }
 
     private func abortIfAsked(_ step: Step, _ context: DeployContext) {
         if context.abortAt == step.rawValue { kill(getpid(), SIGKILL) }
     }
-
-    /// `<name>-backup-<UTC time>`, unique among `existing`.
-    static func backupName(_ spec: EnvironmentSpec, existing: [String], at date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let base = "\(spec.containerName)-backup-\(formatter.string(from: date))"
-        var name = base
-        var counter = 2
-        while existing.contains(name) {
-            name = "\(base)-\(counter)"
-            counter += 1
-        }
-        return name
-    }
 }
 
 extension ContainerSnapshot {
-    /// True for a backup of this environment: reconcile keeps them under `<name>-backup-…`.
-    public func isBackup(of spec: EnvironmentSpec) -> Bool {
-        isManaged(service: spec.service, environment: spec.environment)
-            && name.hasPrefix(spec.containerName + "-backup-")
-    }
-}
-
-extension Sequence where Element == ContainerSnapshot {
-    /// This environment's backups, newest first (their names end in a UTC time).
-    public func backups(of spec: EnvironmentSpec) -> [ContainerSnapshot] {
-        filter { $0.isBackup(of: spec) }.sorted { $0.name > $1.name }
-    }
+    /// True while it holds its published ports: running, restarting or paused.
+    public var holdsPort: Bool { [.running, .restarting, .paused].contains(state) }
 }

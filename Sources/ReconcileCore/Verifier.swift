@@ -1,6 +1,10 @@
 /// Runs the deploy gate against a started container: health (driven by `HealthGate`), then smoke
 /// checks, then the performance check. Watches the container between probes so that an exit
 /// fails the gate at once.
+///
+/// The whole gate has one deadline of its own, `EnvironmentSpec.gateBound(healthOnly:)` after the
+/// start: every probe's timeout is cut to what is left of it, and once it has passed the gate
+/// fails, whatever the probes or the engine do.
 public struct Verifier: Sendable {
     public let engine: any ContainerEngine
     public let probe: any HealthProbe
@@ -26,23 +30,38 @@ public struct Verifier: Sendable {
         _ spec: EnvironmentSpec, containerID: String, startedAt: Duration, restartsBefore: Int,
         healthOnly: Bool = false
     ) async -> Verdict {
-        var lines: [String] = []
+        var run = Run(
+            verifier: self, spec: spec, deadline: startedAt + spec.gateBound(healthOnly: healthOnly),
+            bound: spec.gateBound(healthOnly: healthOnly))
         var gate = HealthGate(policy: spec.health)
         var step = gate.started()
         while true {
             switch step {
             case .passed(let attempt, let after):
-                lines.append("health \(spec.health.path) ok after \(Self.seconds(after)) (attempt \(attempt))")
-                return healthOnly ? Verdict(failure: nil, lines: lines) : await checks(spec, lines: lines)
+                run.lines.append("health \(spec.health.path) ok after \(Self.seconds(after)) (attempt \(attempt))")
+                return healthOnly ? Verdict(failure: nil, lines: run.lines) : await run.checks()
             case .failed(let reason):
-                return Verdict(failure: reason, lines: lines)
+                return Verdict(failure: reason, lines: run.lines)
             case .probe(let delay):
-                if delay > .zero { try? await clock.sleep(for: delay) }
+                if let overdue = run.overdue() { return overdue }
+                if delay > .zero { try? await clock.sleep(for: min(delay, run.left)) }
+                if let overdue = run.overdue() { return overdue }
                 let elapsed = clock.now() - startedAt
+                let container: ContainerSnapshot?
+                do {
+                    container = try await engine.inspectContainer(containerID)
+                } catch {
+                    // The engine did not answer in time; the probe below still tells whether it serves.
+                    container = ContainerSnapshot(id: containerID, name: "", image: "", imageID: "", state: .running)
+                }
+                guard let container else {
+                    return Verdict(
+                        failure: "the container \(containerID.prefix(12)) was removed during its gate "
+                            + "(docker rm?) \(Quantities.format(elapsed)) after start",
+                        lines: run.lines)
+                }
                 // A restart policy brings a crashed container straight back: a restart counts as an exit.
-                if let container = try? await engine.inspectContainer(containerID),
-                    [.exited, .dead, .restarting].contains(container.state) || container.restartCount > restartsBefore
-                {
+                if [.exited, .dead, .restarting].contains(container.state) || container.restartCount > restartsBefore {
                     // Once restarted and running again, the engine no longer knows the exit code.
                     let restarted = container.state == .running
                     step = gate.containerExited(
@@ -50,58 +69,110 @@ public struct Verifier: Sendable {
                         restarts: container.restartCount - restartsBefore, at: elapsed)
                     continue
                 }
-                let answer = await probe.get(
-                    host: spec.probeHost, port: spec.port, path: spec.health.path, timeout: spec.health.timeout)
+                if container.state == .paused {
+                    return Verdict(
+                        failure: "the container was paused during its gate (docker pause?)", lines: run.lines)
+                }
+                let answer = await run.get(spec.health.path)
                 step = gate.probed(Judge.health(answer, spec.health), at: clock.now() - startedAt)
             }
         }
     }
 
-    private func checks(_ spec: EnvironmentSpec, lines: [String]) async -> Verdict {
-        var lines = lines
-        for check in spec.smoke {
-            let answer = await probe.get(
-                host: spec.probeHost, port: spec.port, path: check.path, timeout: spec.health.timeout)
-            guard answer.status == check.expectStatus else {
-                let got = answer.status.map { "returned \($0)" } ?? (answer.error ?? "no answer")
-                return Verdict(failure: "smoke GET \(check.path) \(got), expected \(check.expectStatus)", lines: lines)
-            }
-            lines.append("smoke GET \(check.path) \(check.expectStatus) ok")
+    /// One gate in progress: its deadline and the lines it has reported.
+    private struct Run {
+        let verifier: Verifier
+        let spec: EnvironmentSpec
+        let deadline: Duration
+        let bound: Duration
+        var lines: [String] = []
+
+        var left: Duration { max(.zero, deadline - verifier.clock.now()) }
+
+        /// The failure once the deadline has passed.
+        func overdue() -> Verdict? {
+            guard verifier.clock.now() >= deadline else { return nil }
+            return Verdict(
+                failure: "the gate did not finish within its deadline of \(Quantities.format(bound)) "
+                    + "(startup + attempts × interval, smoke and performance checks, each request at most "
+                    + "\(Quantities.format(spec.health.timeout)))",
+                lines: lines)
         }
-        if let performance = spec.performance {
+
+        /// GET `path` on the container's port, with the request's timeout cut to what is left.
+        func get(_ path: String) async -> HTTPAnswer {
+            await verifier.probe.get(
+                host: spec.probeHost, port: spec.port, path: path,
+                timeout: max(.milliseconds(1), min(spec.health.timeout, left)))
+        }
+
+        mutating func checks() async -> Verdict {
+            for check in spec.smoke {
+                if let overdue = overdue() { return overdue }
+                let answer = await get(check.path)
+                guard answer.status == check.expectStatus else {
+                    let got = answer.status.map { "returned \($0)" } ?? (answer.error ?? "no answer")
+                    return Verdict(
+                        failure: "smoke GET \(check.path) \(got), expected \(check.expectStatus)", lines: lines)
+                }
+                lines.append("smoke GET \(check.path) \(check.expectStatus) ok")
+            }
+            guard let performance = spec.performance else { return Verdict(failure: nil, lines: lines) }
             var latencies: [Duration] = []
             for _ in 0..<performance.requests {
-                let answer = await probe.get(
-                    host: spec.probeHost, port: spec.port, path: performance.path, timeout: spec.health.timeout)
-                guard answer.status != nil else {
+                if let overdue = overdue() { return overdue }
+                let answer = await get(performance.path)
+                guard let status = answer.status else {
                     return Verdict(
                         failure: "performance GET \(performance.path): \(answer.error ?? "no answer")", lines: lines)
                 }
+                guard status == performance.expectStatus else {
+                    return Verdict(
+                        failure: "performance GET \(performance.path) returned \(status), expected "
+                            + "\(performance.expectStatus)",
+                        lines: lines)
+                }
                 latencies.append(answer.latency)
             }
-            let p95 = Self.percentile(latencies, 0.95)
+            let p95 = Verifier.percentile(latencies, 0.95)
             let summary =
-                "performance GET \(performance.path) p95 \(Self.millis(p95)) over \(performance.requests) requests"
+                "performance GET \(performance.path) p95 \(Verifier.millis(p95)) over \(performance.requests) requests"
             guard p95 <= performance.maxP95 else {
-                return Verdict(failure: "\(summary), over the \(Self.millis(performance.maxP95)) bound", lines: lines)
+                return Verdict(
+                    failure: "\(summary), over the \(Verifier.millis(performance.maxP95)) bound", lines: lines)
             }
-            lines.append("\(summary) ok (bound \(Self.millis(performance.maxP95)))")
+            lines.append("\(summary) ok (bound \(Verifier.millis(performance.maxP95)))")
+            return Verdict(failure: nil, lines: lines)
         }
-        return Verdict(failure: nil, lines: lines)
     }
 
     /// The nearest-rank percentile.
     static func percentile(_ values: [Duration], _ quantile: Double) -> Duration {
         let sorted = values.sorted()
         guard !sorted.isEmpty else { return .zero }
-        let rank = Int((quantile * Double(sorted.count)).rounded(.up))
+        let rank = Int(saturating: (quantile * Double(sorted.count)).rounded(.up))
         return sorted[max(0, min(sorted.count - 1, rank - 1))]
     }
 
     static func seconds(_ duration: Duration) -> String {
         let value = duration.seconds
-        return value < 10 ? "\((value * 10).rounded() / 10) s" : "\(Int(value.rounded())) s"
+        return value < 10 ? "\((value * 10).rounded() / 10) s" : "\(Int(saturating: value.rounded())) s"
     }
 
     static func millis(_ duration: Duration) -> String { "\(duration.milliseconds)ms" }
+}
+
+extension EnvironmentSpec {
+    /// The longest a gate may take from the start: the health budget and one more probe, then each
+    /// smoke and performance request at its timeout, plus a margin for the engine's answers.
+    public func gateBound(healthOnly: Bool = false) -> Duration {
+        let requests = healthOnly ? 0 : smoke.count + (performance?.requests ?? 0)
+        return health.budget + health.timeout * (requests + 1) + .seconds(5)
+    }
+
+    /// The longest one deploy of this environment may hold its lock: stopping the old version, the
+    /// gate, and a rollback (another stop and a health gate), with a margin.
+    public var deployBound: Duration {
+        stopTimeout * 2 + gateBound() + gateBound(healthOnly: true) + .seconds(120)
+    }
 }

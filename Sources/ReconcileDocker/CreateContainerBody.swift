@@ -33,31 +33,30 @@ struct CreateContainerBody: Encodable, Equatable {
     var Env: [String]
     var Cmd: [String]?
     var Labels: [String: String]
-    var ExposedPorts: [String: Empty]
+    var ExposedPorts: [String: Empty]?
     var StopTimeout: Int
     var Healthcheck: HealthcheckPart?
     var HostConfig: HostConfigPart
 
     init(_ request: ContainerCreation) {
-        let key = "\(request.port.containerPort)/tcp"
         Image = request.image
         Env = request.environment.map { "\($0.0)=\($0.1)" }
         Cmd = request.command
         Labels = request.labels
-        ExposedPorts = [key: Empty()]
+        ExposedPorts = request.port.map { ["\($0.containerPort)/tcp": Empty()] }
         // Docker takes whole seconds; round a fraction up so a stop is never cut shorter than asked.
-        StopTimeout = Int((request.stopTimeout.seconds).rounded(.up))
+        StopTimeout = request.stopTimeout.wholeSecondsRoundedUp
         Healthcheck = request.healthcheck.map {
             HealthcheckPart(
                 Test: $0.test, Interval: Self.nanoseconds($0.interval), Timeout: Self.nanoseconds($0.timeout),
                 Retries: $0.retries, StartPeriod: Self.nanoseconds($0.startPeriod))
         }
         HostConfig = HostConfigPart(
-            PortBindings: [
-                key: [PortBindingPart(HostIp: request.port.hostIP, HostPort: String(request.port.hostPort))]
-            ],
+            PortBindings: request.port.map {
+                ["\($0.containerPort)/tcp": [PortBindingPart(HostIp: $0.hostIP, HostPort: String($0.hostPort))]]
+            } ?? [:],
             RestartPolicy: RestartPolicyPart(Name: request.restart.rawValue, MaximumRetryCount: 0),
-            Memory: request.memory, NanoCpus: request.cpus.map { Int64(($0 * 1e9).rounded()) })
+            Memory: request.memory, NanoCpus: request.cpus.map { Int64(saturating: ($0 * 1e9).rounded()) })
     }
 
     /// Canonical JSON (sorted keys), as sent and as the golden tests compare it.
@@ -67,7 +66,5 @@ struct CreateContainerBody: Encodable, Equatable {
         return try encoder.encode(self)
     }
 
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
-    }
+    static func nanoseconds(_ duration: Duration) -> Int64 { duration.nanoseconds }
 }

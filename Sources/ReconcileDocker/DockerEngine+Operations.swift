@@ -7,15 +7,19 @@ import ReconcileCore
 extension DockerEngine {
     public func ping() async throws {
         let request = makeRequest(.GET, "/_ping", query: [], body: nil)
+        let client = self.client
+        let status: UInt
         do {
-            let response = try await client.execute(request, timeout: .seconds(1))
-            _ = try await response.body.collect(upTo: 1 << 16)
-            guard response.status == .ok else {
-                throw EngineError.unreachable(
-                    endpoint: endpoint.description, reason: "ping answered \(response.status.code)")
+            status = try await Deadline.run(.seconds(2)) {
+                let response = try await client.execute(request, timeout: .seconds(1))
+                _ = try await response.body.collect(upTo: 1 << 16)
+                return response.status.code
             }
         } catch {
-            throw unreachable(error)
+            throw unreachable(error, operation: "ping")
+        }
+        guard status == 200 else {
+            throw EngineError.unreachable(endpoint: endpoint.description, reason: "ping answered \(status)")
         }
     }
 
@@ -58,24 +62,61 @@ extension DockerEngine {
             query.append(("tag", tag))
         }
         let request = makeRequest(.POST, "/images/create", query: query, body: nil)
-        let response: HTTPClientResponse
+        let client = self.client
         do {
-            response = try await client.execute(request, timeout: .minutes(30))
-        } catch {
-            throw unreachable(error)
-        }
-        guard response.status == .ok else {
-            let body = try await response.body.collect(upTo: 1 << 20)
-            throw EngineError.pullFailed(reference: reference, message: Self.message(in: body))
-        }
-        // A pull can fail inside a 200 answer: read every line and check each.
-        var lines = LineSplitter()
-        for try await chunk in response.body {
-            for line in lines.feed(chunk) {
-                try Self.pullLine(line, reference: reference, progress: progress)
+            try await Deadline.run(Self.pullLimit) {
+                let response = try await client.execute(request, timeout: .minutes(30))
+                guard response.status == .ok else {
+                    let body = try await response.body.collect(upTo: 1 << 20)
+                    throw EngineError.pullFailed(reference: reference, message: Self.message(in: body))
+                }
+                // A pull can fail inside a 200 answer: read every line and check each.
+                var lines = LineSplitter()
+                for try await chunk in response.body {
+                    for line in lines.feed(chunk) {
+                        try Self.pullLine(line, reference: reference, progress: progress)
+                    }
+                }
+                if let last = lines.rest() { try Self.pullLine(last, reference: reference, progress: progress) }
             }
+        } catch let error as EngineError {
+            throw error
+        } catch is DeadlineExceeded {
+            throw EngineError.pullFailed(
+                reference: reference, message: "the pull did not finish within \(Quantities.format(Self.pullLimit))")
+        } catch {
+            throw unreachable(error, operation: "pull \(reference)")
         }
-        if let last = lines.rest() { try Self.pullLine(last, reference: reference, progress: progress) }
+    }
+
+    /// The longest a pull may take, progress and all.
+    static let pullLimit: Duration = .seconds(30 * 60)
+
+    public func importImage(_ archive: [UInt8], as reference: String) async throws {
+        guard case .success(let parsed) = ImageReference.parse(reference) else {
+            throw EngineError.api(status: 400, message: "not a valid image reference", operation: "import \(reference)")
+        }
+        var request = makeRequest(
+            .POST, "/images/create",
+            query: [("fromSrc", "-"), ("repo", parsed.repository), ("tag", parsed.tag ?? "latest")],
+            body: nil)
+        request.headers.add(name: "Content-Type", value: "application/x-tar")
+        request.body = .bytes(ByteBuffer(bytes: archive))
+        let prepared = request
+        let client = self.client
+        let operation = "import \(reference)"
+        let (status, body): (UInt, ByteBuffer)
+        do {
+            (status, body) = try await Deadline.run(.seconds(60)) {
+                let response = try await client.execute(prepared, timeout: .seconds(60))
+                return (response.status.code, try await response.body.collect(upTo: 1 << 20))
+            }
+        } catch {
+            throw unreachable(error, operation: operation)
+        }
+        guard status == 200 else {
+            throw EngineError.api(status: Int(status), message: Self.message(in: body), operation: operation)
+        }
     }
 
     static func pullLine(_ line: Data, reference: String, progress: (PullProgress) -> Void) throws {
@@ -102,11 +143,16 @@ extension DockerEngine {
         _ = try await send(.POST, "/containers/\(Self.encode(id))/start", operation: "start container \(id.prefix(12))")
     }
 
+    public func unpauseContainer(_ id: String) async throws {
+        _ = try await send(
+            .POST, "/containers/\(Self.encode(id))/unpause", operation: "unpause container \(id.prefix(12))")
+    }
+
     public func stopContainer(_ id: String, timeout: Duration) async throws {
-        let seconds = Int(timeout.seconds.rounded(.up))
+        let seconds = timeout.wholeSecondsRoundedUp
         _ = try await send(
             .POST, "/containers/\(Self.encode(id))/stop", query: [("t", String(seconds))],
-            operation: "stop container \(id.prefix(12))", timeout: .seconds(Int64(seconds) + 30))
+            operation: "stop container \(id.prefix(12))", timeout: timeout + .seconds(30))
     }
 
     public func renameContainer(_ id: String, to name: String) async throws {

@@ -76,19 +76,22 @@ public final class DockerEngine: ContainerEngine {
     }
 
     /// Sends one request and collects the answer; statuses in `accept` are returned, others thrown.
+    /// `timeout` bounds the whole exchange, body included.
     func send(
         _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil,
-        operation: String, accept: Set<Int> = [200, 201, 204, 304], timeout: TimeAmount = .seconds(60)
+        operation: String, accept: Set<Int> = [200, 201, 204, 304], timeout: Duration = .seconds(60)
     ) async throws -> Response {
         let request = makeRequest(method, path, query: query, body: body)
-        let response: HTTPClientResponse
+        let client = self.client
+        let (status, collected): (Int, ByteBuffer)
         do {
-            response = try await client.execute(request, timeout: timeout)
+            (status, collected) = try await Deadline.run(timeout) {
+                let response = try await client.execute(request, timeout: .milliseconds(timeout.milliseconds))
+                return (Int(response.status.code), try await response.body.collect(upTo: 64 << 20))
+            }
         } catch {
-            throw unreachable(error)
+            throw unreachable(error, operation: operation)
         }
-        let collected = try await response.body.collect(upTo: 64 << 20)
-        let status = Int(response.status.code)
         guard accept.contains(status) else {
             throw EngineError.api(status: status, message: Self.message(in: collected), operation: operation)
         }
@@ -112,9 +115,16 @@ public final class DockerEngine: ContainerEngine {
         return request
     }
 
-    func unreachable(_ error: Error) -> Error {
+    func unreachable(_ error: Error, operation: String? = nil) -> Error {
         if error is EngineError { return error }
         var reason = "\(error)"
+        if let exceeded = error as? DeadlineExceeded {
+            return EngineError.unreachable(
+                endpoint: endpoint.description,
+                reason:
+                    "no complete answer \(operation.map { "to " + $0 + " " } ?? "")within \(Quantities.format(exceeded.limit))"
+            )
+        }
         if case .unix(let path) = endpoint.transport, !FileManager.default.fileExists(atPath: path) {
             reason = "no socket at \(path)"
         } else if let clientError = error as? HTTPClientError, clientError == .deadlineExceeded {

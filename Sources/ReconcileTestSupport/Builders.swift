@@ -26,7 +26,7 @@ public enum Build {
         let creation = ContainerCreation(desired: desired, name: name, deployedAt: deployedAt)
         return ContainerSnapshot(
             id: id, name: creation.name, image: creation.image, imageID: imageID, state: state, labels: creation.labels,
-            ports: state == .running ? [creation.port] : [])
+            ports: state == .running ? creation.port.map { [$0] } ?? [] : [])
     }
 
     /// A container reconcile did not create.

@@ -43,10 +43,95 @@ public final class ScriptedProbe: HealthProbe, Sendable {
 /// Collects deploy events for assertions.
 public final class EventLog: Sendable {
     private let events = Locked([DeployEvent]())
+    fileprivate let plans = Locked([EnvironmentPlan]())
+    fileprivate let progressLines = Locked([String]())
 
     public init() {}
 
     public func record(_ event: DeployEvent) { events.withLock { $0.append(event) } }
 
     public var all: [DeployEvent] { events.withLock { $0 } }
+}
+
+extension EventLog: DeployReporter {
+    public func plan(_ plan: EnvironmentPlan) { plans.withLock { $0.append(plan) } }
+    public func event(_ event: DeployEvent) { record(event) }
+    public func pullProgress(environment: String, line: String, milestone: Bool) {
+        progressLines.withLock { $0.append(line) }
+    }
+
+    /// The plans reported, in order.
+    public var reportedPlans: [EnvironmentPlan] { plans.withLock { $0 } }
+    /// The pull progress lines reported, in order.
+    public var progress: [String] { progressLines.withLock { $0 } }
+}
+
+/// The state directory in memory: journal, deploy records, fingerprint key. Saves can be made to fail.
+public final class FakeStateStore: StateStore, Sendable {
+    private struct Contents {
+        var journal: [JournalEntry] = []
+        var records: [String: DeployRecord] = [:]
+        var key: [UInt8]?
+        var failSaves = false
+        var savedSteps: [DeployRecord.Step] = []
+    }
+    private let contents = Locked(Contents())
+
+    public init(key: [UInt8]? = nil) { contents.withLock { $0.key = key } }
+
+    public var location: String { "(memory)" }
+
+    /// Makes every later save of a deploy record throw.
+    public func failSaves() { contents.withLock { $0.failSaves = true } }
+
+    /// Every step saved, in order.
+    public var savedSteps: [DeployRecord.Step] { contents.withLock { $0.savedSteps } }
+
+    public func appendJournal(_ entry: JournalEntry) throws { contents.withLock { $0.journal.append(entry) } }
+    public func journal() throws -> [JournalEntry] { contents.withLock { $0.journal } }
+
+    public func deployRecord(_ container: String) throws -> DeployRecord? {
+        contents.withLock { $0.records[container] }
+    }
+
+    public func saveDeployRecord(_ record: DeployRecord) throws {
+        try contents.withLock { contents in
+            if contents.failSaves { throw StateError("disk full") }
+            contents.records[record.container] = record
+            contents.savedSteps.append(record.step)
+        }
+    }
+
+    public func clearDeployRecord(_ container: String) throws { contents.withLock { $0.records[container] = nil } }
+
+    public func fingerprintKey(create: Bool) throws -> [UInt8]? {
+        contents.withLock { contents in
+            if contents.key == nil && create { contents.key = [UInt8](repeating: 7, count: 32) }
+            return contents.key
+        }
+    }
+}
+
+/// A process identity with a fixed pid; holders listed in `dead` are gone, holders from another
+/// "machine" (a different boot id) cannot be checked.
+public final class FakeIdentity: ProcessIdentity, Sendable {
+    private let dead = Locked(Set<Int32>())
+    public let pid: Int32
+
+    public init(pid: Int32 = 4242) { self.pid = pid }
+
+    public func kill(_ pid: Int32) { _ = dead.withLock { $0.insert(pid) } }
+
+    public func current(since: Date, ttl: Duration) -> LeaseHolder {
+        let formatter = ISO8601DateFormatter()
+        return LeaseHolder(
+            pid: pid, host: "testhost", since: formatter.string(from: since),
+            until: formatter.string(from: since.addingTimeInterval(ttl.seconds)), bootID: "boot-1",
+            pidNamespace: "pid:[1]", processStart: "100")
+    }
+
+    public func isAlive(_ holder: LeaseHolder) -> Bool? {
+        guard holder.bootID == "boot-1" else { return nil }
+        return !dead.withLock { $0.contains(holder.pid) }
+    }
 }

@@ -26,7 +26,8 @@ public actor FakeEngine: ContainerEngine {
         }
     }
 
-    /// Makes the named operation (`ping`, `containers`, `create`, `start`, …) throw `error` from now on.
+    /// Makes the named operation (`ping`, `containers`, `create`, `start`, …) throw `error` from now
+    /// on; a whole call as recorded (`create app-staging-candidate`) fails only that call.
     public func fail(_ operation: String, with error: EngineError) { failures[operation] = error }
 
     public func addImage(_ reference: String, _ image: ImageSnapshot) { images[reference] = image }
@@ -44,12 +45,14 @@ public actor FakeEngine: ContainerEngine {
 
     /// Calls that would change the engine (create, start, stop, rename, remove, pull).
     public var mutatingCalls: [String] {
-        calls.filter { call in ["create", "start", "stop", "rename", "remove", "pull"].contains { call.hasPrefix($0) } }
+        calls.filter { call in
+            ["create", "start", "stop", "rename", "remove", "pull", "unpause", "import"].contains { call.hasPrefix($0) }
+        }
     }
 
     private func record(_ call: String, _ operation: String) throws {
         calls.append(call)
-        if let error = failures[operation] { throw error }
+        if let error = failures[call] ?? failures[operation] { throw error }
     }
 
     public func ping() async throws { try record("ping", "ping") }
@@ -101,7 +104,7 @@ public actor FakeEngine: ContainerEngine {
         containersByID[id] = ContainerSnapshot(
             id: id, name: request.name, image: request.image, imageID: image.id, state: .created,
             labels: request.labels,
-            created: Date(), ports: [request.port])
+            created: Date(), ports: request.port.map { [$0] } ?? [])
         order.append(id)
         return id
     }
@@ -118,6 +121,16 @@ public actor FakeEngine: ContainerEngine {
                 if crash.restarts { $0.restartCount += 1 }
             }
         }
+    }
+
+    public func unpauseContainer(_ id: String) async throws {
+        try record("unpause \(id.prefix(12))", "unpause")
+        try update(id) { $0.state = .running }
+    }
+
+    public func importImage(_ archive: [UInt8], as reference: String) async throws {
+        try record("import \(reference)", "import")
+        images[reference] = ImageSnapshot(id: "sha256:imported-\(reference)", repoTags: [reference])
     }
 
     public func stopContainer(_ id: String, timeout: Duration) async throws {

@@ -174,7 +174,7 @@ struct ApplyIntegrationTests {
             _ = try scene.write(image: "unhealthy-404")
             let run = await scene.apply()
             #expect(run.code == 3)
-            #expect(run.stderr.contains("nothing ran before this deploy; nothing runs now"))
+            #expect(run.stderr.contains("there was no earlier version to restore; nothing of it runs now"))
             let left = try await scene.containers()
             #expect(left.isEmpty)
         }
@@ -196,8 +196,8 @@ struct ApplyIntegrationTests {
         try await scene { scene in
             _ = try scene.write(image: "v1", extra: ApplyIntegrationTests.fastGate + "\napproval: required")
             let refused = await scene.apply()
-            #expect(refused.code == 1)
-            #expect(refused.stderr.contains("staging requires approval; nothing was changed. Re-run with --approve"))
+            #expect(refused.code == 7)
+            #expect(refused.stderr.contains("skipped: staging requires approval; re-run with --approve"))
             let ours = try await scene.containers()
             #expect(ours.isEmpty)
             #expect(await scene.apply(["--approve"]).code == 0)
@@ -210,7 +210,6 @@ struct ApplyIntegrationTests {
                 _ = try scene.write(image: image, extra: ApplyIntegrationTests.fastGate + "\nbackups: 1")
                 let run = await scene.apply()
                 #expect(run.code == 0, "\(run.stderr)")
-                try await Task.sleep(for: .milliseconds(1100))  // backup names carry the second
             }
             let names = try await scene.fixture.engine.containers().map(\.name).filter { $0.hasPrefix(scene.name) }
             #expect(names.count == 2)
@@ -220,14 +219,15 @@ struct ApplyIntegrationTests {
     @Test func aSecondApplyWaitsForTheLockThenGivesUpNamingTheHolder() async throws {
         try await scene { scene in
             _ = try scene.write(image: "v1")
-            try FileManager.default.createDirectory(atPath: scene.state, withIntermediateDirectories: true)
-            let lock = FileLock(path: "\(scene.state)/\(scene.name).lock")
-            try await lock.acquire(timeout: .seconds(1))
+            let lock = EngineLock(
+                engine: scene.fixture.engine, identity: LiveProcessIdentity(), clock: SystemClock(),
+                wallClock: { Date() })
+            let lease = try await lock.acquire(scene.fixture.spec(port: scene.port), ttl: .seconds(60), timeout: .zero)
             let run = await scene.apply(["--lock-timeout", "300ms"])
             #expect(run.code == 1)
-            #expect(run.stderr.contains("another apply holds the lock"))
-            #expect(run.stderr.contains("pid \(getpid())"))
-            lock.release()
+            #expect(run.stdout.contains("staging: lock waiting for the lock: another apply holds it (pid \(getpid())"))
+            #expect(run.stderr.contains("another apply holds the lock \(scene.name).lock (pid \(getpid())"))
+            try await lock.release(lease)
             #expect(await scene.apply().code == 0)
         }
     }
@@ -240,7 +240,7 @@ struct ApplyIntegrationTests {
             let events = try run.stdout.split(separator: "\n").map {
                 try JSONDecoder().decode(DeployEvent.self, from: Data($0.utf8))
             }
-            #expect(events.map(\.step) == ["create", "start", "gate", "gate", "gate", "result"])
+            #expect(events.map(\.step) == ["create", "start", "gate", "gate", "gate", "promote", "result"])
             #expect(events.last?.message.hasPrefix("converged (exit 0)") == true)
             #expect(events.allSatisfy { $0.environment == "staging" })
         }
@@ -253,7 +253,7 @@ struct ApplyIntegrationTests {
                 atPath: "\(scene.state)/journal.jsonl", withIntermediateDirectories: true)
             let run = await scene.apply()
             #expect(run.code == 0)
-            #expect(run.stderr.contains("reconcile: warning: cannot write the journal"))
+            #expect(run.stderr.contains("staging: journal cannot open journal.jsonl in the state directory"))
             #expect(try await scene.health().contains(#""version":"v1""#))
         }
     }

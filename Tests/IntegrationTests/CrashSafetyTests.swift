@@ -41,7 +41,11 @@ struct CrashSafetyTests {
 
             let recovery = await fixture.run(["apply", file], environment: environment)
             #expect(recovery.code == (failing ? 3 : 0), "\(recovery.stdout)\n\(recovery.stderr)")
-            if step == .duringGate { #expect(recovery.stdout.contains("was never verified")) }
+            #expect(recovery.stdout.contains("was interrupted at step"), "\(recovery.stdout)")
+            if step == .afterGate {
+                // It had passed its gate: it takes the active name without another gate.
+                #expect(recovery.stdout.contains("had passed its gate; it is now \(name)"), "\(recovery.stdout)")
+            }
 
             let mine = try await fixture.engine.containers().filter { $0.name.hasPrefix(name) }
             let active = mine.filter { $0.name == name }

@@ -103,9 +103,11 @@ struct PullAndTerminalTests {
 
             let declined = try await TerminalRun.run(
                 CrashSafetyTests.binary, ["apply", file], environment: environment, input: "n\n")
-            #expect(declined.status == 1)
-            #expect(declined.output.contains("Apply the changes above to staging? [y/N]"), "\(declined.output)")
-            #expect(declined.output.contains("staging requires approval; nothing was changed"))
+            #expect(declined.status == 7)
+            #expect(declined.output.contains("Apply the plan above to staging? [y/N]"), "\(declined.output)")
+            #expect(
+                declined.output.contains(
+                    "staging: result declined (exit 7): skipped: you declined; nothing was changed"))
             #expect(try await scene.fixture.engine.inspectContainer(scene.name) == nil)
 
             let approved = try await TerminalRun.run(

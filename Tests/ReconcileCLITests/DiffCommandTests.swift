@@ -1,5 +1,6 @@
 import Foundation
 import ReconcileCore
+import ReconcileSystem
 import ReconcileTestSupport
 import Testing
 
@@ -139,11 +140,22 @@ struct DiffCommandTests {
         let file = try workspace.write("environments/staging.yml", yaml)
         try workspace.write("environments/staging.env", "# secrets\nexport DB_PASSWORD='pa55word'\n")
         let engine = FakeEngine(images: ["acme/app:v1": image])
-        let run = await reconcile(["diff", file], engine: engine, environment: ["API_TOKEN": "t0ken-value"])
+        // The host's fingerprint key lives in the state directory: made by apply, only read by diff.
+        let state = workspace.root.appendingPathComponent("state").path
+        _ = try FileStateStore(path: state).fingerprintKey(create: true)
+        let run = await reconcile(
+            ["diff", file], engine: engine, environment: ["API_TOKEN": "t0ken-value", "RECONCILE_STATE_DIR": state])
         #expect(run.code == 2)
         #expect(!run.stdout.contains("pa55word") && !run.stdout.contains("t0ken-value"))
         #expect(!run.stdout.contains("not available"))
-        #expect(run.stdout.contains("+ secrets.API_TOKEN: (sha256 "))
+        #expect(run.stdout.contains("+ secrets.API_TOKEN: (hmac:"))
+
+        // Without the key (CI), the values cannot be compared, and diff says so.
+        let keyless = await reconcile(
+            ["diff", file], engine: engine,
+            environment: ["API_TOKEN": "t0ken-value", "RECONCILE_STATE_DIR": state + "-none"])
+        #expect(keyless.stdout.contains("warning: no fingerprint key here"))
+        #expect(!FileManager.default.fileExists(atPath: state + "-none"), "diff must not create a state directory")
 
         try FileManager.default.removeItem(atPath: "\(workspace.environments)/staging.env")
         let missing = await reconcile(["diff", file], engine: engine)

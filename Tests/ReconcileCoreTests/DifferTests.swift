@@ -125,7 +125,8 @@ struct DifferTests {
         let plan = Differ.plan(desired, host: host([Build.container(desired), leftover]))
         #expect(
             plan.prune == [
-                PruneItem(name: "app-staging-new", id: "dead", reason: "left over from an interrupted apply")
+                PruneItem(
+                    name: "app-staging-new", id: "dead", reason: "left over from an interrupted apply", leftover: true)
             ])
     }
 
@@ -140,22 +141,55 @@ struct DifferTests {
                 "image acme/app:v1 is not on this host and pull is never; apply will fail",
             ])
         #expect(
-            plan.changes.contains(FieldChange(field: "secrets.API_TOKEN", old: nil, new: "(value not available) ?")))
+            plan.changes.contains(
+                FieldChange(field: "secrets.API_TOKEN", old: nil, new: "(value or fingerprint key not available) ?")))
     }
 
     @Test func changedSecretValueIsAReplaceShownByFingerprintOnly() {
         var withSecret = spec
         withSecret.secrets = ["API_TOKEN"]
-        let old = DesiredEnvironment(spec: withSecret, secretValues: ["API_TOKEN": "hunter2"])
-        let new = DesiredEnvironment(spec: withSecret, secretValues: ["API_TOKEN": "correct horse"])
+        let key = [UInt8](repeating: 9, count: 32)
+        let old = DesiredEnvironment(spec: withSecret, secretValues: ["API_TOKEN": "hunter2"], fingerprintKey: key)
+        let new = DesiredEnvironment(
+            spec: withSecret, secretValues: ["API_TOKEN": "correct horse"], fingerprintKey: key)
         let plan = Differ.plan(new, host: host([Build.container(old)]))
         #expect(plan.action == .replace)
         #expect(plan.changes.map(\.field) == ["secrets.API_TOKEN"])
         let rendered = plan.changes.map { "\($0.old ?? "") \($0.new ?? "")" }.joined()
         #expect(!rendered.contains("hunter2") && !rendered.contains("correct horse"))
+        #expect(plan.changes.first?.new?.hasPrefix("(hmac:") == true)
 
+        // Without the value, or without the key (CI), diff cannot tell, and says so.
         let unknown = Differ.plan(DesiredEnvironment(spec: withSecret), host: host([Build.container(old)]))
         #expect(unknown.action == .inSync)
+        let keyless = Differ.plan(
+            DesiredEnvironment(spec: withSecret, secretValues: ["API_TOKEN": "correct horse"]),
+            host: host([Build.container(old)]))
+        #expect(keyless.action == .inSync)
+        #expect(keyless.warnings.contains { $0.hasPrefix("no fingerprint key here") })
+    }
+
+    /// Issue 8, class 11: a fingerprint is an HMAC under the host's key, so it cannot be checked
+    /// against guesses without the key; containers from before keys still compare.
+    @Test func secretFingerprintsAreKeyedAndOldOnesStillCompare() {
+        let a = RuntimeConfig.secretFingerprint(name: "T", value: "1234", key: [UInt8](repeating: 1, count: 32))
+        let b = RuntimeConfig.secretFingerprint(name: "T", value: "1234", key: [UInt8](repeating: 2, count: 32))
+        #expect(a != b && a.hasPrefix("hmac:") && a.count == 17)
+
+        var withSecret = spec
+        withSecret.secrets = ["API_TOKEN"]
+        var legacy = Build.container(DesiredEnvironment(spec: withSecret, secretValues: ["API_TOKEN": "hunter2"]))
+        let unkeyed = RuntimeConfig(spec: withSecret, secretValues: ["API_TOKEN": "hunter2"], legacy: ["API_TOKEN"])
+        legacy.labels[Labels.config] = unkeyed.canonicalJSON
+        let key = [UInt8](repeating: 3, count: 32)
+        let same = Differ.plan(
+            DesiredEnvironment(spec: withSecret, secretValues: ["API_TOKEN": "hunter2"], fingerprintKey: key),
+            host: host([legacy]))
+        #expect(same.action == .inSync)
+        let changed = Differ.plan(
+            DesiredEnvironment(spec: withSecret, secretValues: ["API_TOKEN": "hunter3"], fingerprintKey: key),
+            host: host([legacy]))
+        #expect(changed.action == .replace)
     }
 
     @Test func containerWithoutConfigLabelIsReplacedWithAReason() {

@@ -136,10 +136,12 @@ struct SpecParserTests {
             expected: [#"staging.yml:4:21: resources.memory: expected a size like "512m" or "1g", got "lots""#]),
         BadInput(
             name: "memory under Docker's minimum", yaml: minimal + "resources: {memory: 1m}\n",
-            expected: [#"staging.yml:4:21: resources.memory: must be at least 6m (Docker's minimum), got "1m""#]),
+            expected: [
+                #"staging.yml:4:21: resources.memory: must be between 6m (Docker's minimum) and 1024g, got "1m""#
+            ]),
         BadInput(
             name: "cpus must be positive", yaml: minimal + "resources: {cpus: 0}\n",
-            expected: ["staging.yml:4:19: resources.cpus: must be greater than 0, got 0"]),
+            expected: ["staging.yml:4:19: resources.cpus: must be between 0.01 and 1024, got 0"]),
         BadInput(
             name: "required keys missing, all reported", yaml: "environment: staging\n",
             expected: [
@@ -210,6 +212,22 @@ struct SpecParserTests {
             name: "YAML syntax error", yaml: "service: a\nimage: [b\nport: 1\n",
             expected: ["staging.yml:3:5: invalid YAML: did not find expected ',' or ']'"]),
         BadInput(
+            name: "absurd cpus", yaml: minimal + "resources: {cpus: 1e300}\n",
+            expected: ["staging.yml:4:19: resources.cpus: must be between 0.01 and 1024, got 1e300"]),
+        BadInput(
+            name: "absurd duration", yaml: minimal + "stop_timeout: 99999999999999999999h\n",
+            expected: [
+                "staging.yml:4:15: stop_timeout: is longer than any duration reconcile accepts (at most 1h)"
+            ]),
+        BadInput(
+            name: "duration beyond its range", yaml: minimal + "stop_timeout: 999h\n",
+            expected: ["staging.yml:4:15: stop_timeout: must be at most 1h, got 999h"]),
+        BadInput(
+            name: "gate budget beyond an hour", yaml: minimal + "health: {startup: 30m, interval: 10m, attempts: 10}\n",
+            expected: [
+                "staging.yml:4:9: health: the gate would wait up to 2h10m (startup 30m + 10 attempts × 10m); keep it at most 1h"
+            ]),
+        BadInput(
             name: "duplicate key", yaml: "service: a\nimage: b\nport: 1\nport: 2\n",
             expected: [#"staging.yml:3:1: duplicate key "port"; each key may appear once"#]),
     ]
@@ -258,7 +276,38 @@ struct SpecParserTests {
         #expect(ContinuousClock.now - start < .seconds(2))
         #expect(
             result == [
-                "staging.yml:1:1: document expands to more than 20000 values (aliases nested too deeply?); refusing to read it"
+                "staging.yml:5:10: the document expands to more than 20000 values (aliases nested too deeply?); refusing to read it"
+            ])
+    }
+
+    /// Issue 8, class 5: Yams hashes aliased keys while composing, before any count of ours could
+    /// run; the event pass refuses them first. This 1.2 KB shape ran for over 30 s before.
+    @Test func aliasesAsKeysAreRefusedQuickly() {
+        var yaml = "a0: &a0 {x: 1, y: 2}\n"
+        for level in 1...24 {
+            yaml += "a\(level): &a\(level) {? *a\(level - 1) : 1, ? [*a\(level - 1)] : 2}\n"
+        }
+        yaml += "service: a\nimage: b\nport: 1\n"
+        let start = ContinuousClock.now
+        let result = issues(yaml)
+        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(
+            result == [
+                "staging.yml:2:12: the alias *a0 is used as a mapping key; reconcile does not accept aliases as keys (write the key out)"
+            ])
+    }
+
+    @Test func deepNestingAndASecondDocumentAreRefused() {
+        let deep =
+            "service: a\nimage: b\nport: 1\nenv: " + String(repeating: "[", count: 70)
+            + String(repeating: "]", count: 70) + "\n"
+        #expect(
+            issues(deep) == [
+                "staging.yml:4:69: collections are nested more than 64 levels deep here; refusing to read it"
+            ])
+        #expect(
+            issues(minimal + "---\nservice: b\n") == [
+                "staging.yml:4:1: a second YAML document starts here; an environment file holds exactly one (remove the `---` line and what follows, or move it to a file of its own)"
             ])
     }
 

@@ -3,24 +3,42 @@ import ReconcileCore
 import ReconcileTestSupport
 import Testing
 
-struct DeployerTests {
+/// The whole reconcile of one environment against the in-memory engine: plan, lock, pull, strategy,
+/// gate, rollback, record.
+struct ReconcilerTests {
     let image = ImageSnapshot(id: "sha256:1111")
+
+    /// Fakes for one run, kept so that a test can look at them afterwards.
+    struct Run {
+        let engine: FakeEngine
+        var probe: ScriptedProbe = .healthy()
+        var clock = ManualClock()
+        let state = FakeStateStore(key: [UInt8](repeating: 1, count: 32))
+        let identity = FakeIdentity()
+        let log = EventLog()
+
+        func reconcile(
+            _ desired: DesiredEnvironment, approval: Reconciler.ApprovalMode = .approved,
+            cancelled: @escaping @Sendable () -> Bool = { false }
+        ) async -> DeployOutcome {
+            let reconciler = Reconciler(
+                engine: engine, probe: probe, clock: clock, wallClock: { Date(timeIntervalSince1970: 1_800_000_000) },
+                state: state, identity: identity, reporter: log)
+            let options = Reconciler.Options(approval: approval, revision: "abc", cancelled: cancelled)
+            return await reconciler.reconcile(desired, options: options).outcome
+        }
+
+        /// Steps reported, without the lock's own.
+        var steps: [String] { log.all.map(\.step).filter { $0 != "lock" } }
+    }
 
     func deploy(
         _ desired: DesiredEnvironment, engine: FakeEngine, probe: ScriptedProbe = .healthy(),
-        clock: ManualClock = ManualClock(),
-        progress: @escaping @Sendable (String, String, Bool) -> Void = { _, _, _ in }
+        clock: ManualClock = ManualClock()
     ) async throws -> (DeployOutcome, [DeployEvent]) {
-        let host = HostState(
-            containers: try await engine.containers(), images: ["acme/app:v1": image, "acme/app:v0": image])
-        let plan = Differ.plan(desired, host: host)
-        let log = EventLog()
-        var context = DeployContext(
-            engine: engine, probe: probe, clock: clock, report: { log.record($0) },
-            wallClock: { Date(timeIntervalSince1970: 1_800_000_000) })
-        context.pullProgress = progress
-        let outcome = await Deployer().apply(desired, plan: plan, host: host, revision: "abc", context: context)
-        return (outcome, log.all)
+        let run = Run(engine: engine, probe: probe, clock: clock)
+        let outcome = await run.reconcile(desired)
+        return (outcome, run.log.all)
     }
 
     /// The failure a rollback reports; records an issue when `outcome` is not a rollback.
@@ -43,7 +61,7 @@ struct DeployerTests {
         let engine = FakeEngine(images: ["acme/app:v1": image])
         let (outcome, events) = try await deploy(DesiredEnvironment(spec: spec), engine: engine)
         #expect(outcome == .converged("acme/app:v1 serving on port 18001"))
-        #expect(events.map(\.step) == ["create", "start", "gate", "gate"])
+        #expect(events.map(\.step) == ["create", "start", "gate", "gate", "promote"])
         #expect(events[2].message == "health /health ok after 0.0 s (attempt 1)")
         let running = await engine.container(named: "app-staging")
         #expect(running?.state == .running)
@@ -63,26 +81,109 @@ struct DeployerTests {
         var old = spec
         old.image = ImageReference(repository: "acme/app", tag: "v0")
         var backups: [ContainerSnapshot] = []
-        for index in 1...3 {
+        // An earlier version's time-named backup is the oldest; numbered ones order by number, not by name.
+        for (index, name) in ["backup-20260101T000000Z", "backup-9", "backup-10"].enumerated() {
             backups.append(
                 Build.container(
-                    DesiredEnvironment(spec: old), id: "b\(index)", state: .exited,
-                    name: "app-staging-backup-2026010\(index)T000000Z"))
+                    DesiredEnvironment(spec: old), id: "b\(index)", state: .exited, name: "app-staging-\(name)"))
         }
         let engine = FakeEngine(
             containers: [Build.container(DesiredEnvironment(spec: old))] + backups, images: ["acme/app:v1": image])
         let (outcome, events) = try await deploy(DesiredEnvironment(spec: spec), engine: engine)
         #expect(outcome == .converged("acme/app:v1 serving on port 18001"))
-        #expect(events.first?.message == "app-staging → app-staging-backup-20270115T080000Z")
-        #expect(
-            events.filter { $0.step == "prune" }.map(\.message) == [
-                "removed old backup app-staging-backup-20260101T000000Z"
-            ])
+        #expect(events.map(\.step) == ["create", "backup", "stop", "start", "gate", "gate", "promote", "prune"])
+        #expect(events[1].message == "app-staging → app-staging-backup-11")
+        #expect(events.last?.message == "removed old backup app-staging-backup-20260101T000000Z")
         let names = try await engine.containers().map(\.name).sorted()
+        #expect(names == ["app-staging", "app-staging-backup-10", "app-staging-backup-11", "app-staging-backup-9"])
+    }
+
+    @Test func theCandidateIsCreatedBeforeTheRunningVersionIsTouched() async throws {
+        var old = spec
+        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let previous = Build.container(DesiredEnvironment(spec: old))
+        let engine = FakeEngine(containers: [previous], images: ["acme/app:v1": image])
+        await engine.fail(
+            "create app-staging-candidate",
+            with: .api(status: 400, message: "range of CPUs is from 0.01 to 2.00", operation: "create"))
+        let run = Run(engine: engine)
+        let outcome = await run.reconcile(DesiredEnvironment(spec: spec))
         #expect(
-            names == [
-                "app-staging", "app-staging-backup-20260102T000000Z", "app-staging-backup-20260103T000000Z",
-                "app-staging-backup-20270115T080000Z",
+            outcome
+                == .refused(
+                    "Docker engine refused to create (400): range of CPUs is from 0.01 to 2.00; nothing was changed"))
+        #expect(await engine.container(named: "app-staging")?.state == .running)
+        let touched = await engine.mutatingCalls.filter { !$0.contains(".lock") && !$0.hasPrefix("import") }
+        #expect(touched.filter { !$0.hasPrefix("remove") } == ["create app-staging-candidate"])
+    }
+
+    /// Issue 8, class 1: a failed rename of the running container must leave it exactly as it was.
+    @Test func aFailedBackupRenameLeavesTheRunningVersionAsItWas() async throws {
+        var old = spec
+        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let previous = Build.container(DesiredEnvironment(spec: old))
+        let engine = FakeEngine(containers: [previous], images: ["acme/app:v1": image])
+        await engine.fail("rename", with: .api(status: 409, message: "name is in use", operation: "rename container"))
+        let run = Run(engine: engine)
+        let outcome = await run.reconcile(DesiredEnvironment(spec: spec))
+        guard case .refused(let reason) = outcome else {
+            Issue.record("expected a refusal, got \(outcome)")
+            return
+        }
+        #expect(reason.hasPrefix("cannot rename app-staging aside to app-staging-backup-1: "))
+        #expect(reason.hasSuffix("nothing was changed, acme/app:v0 (c0ffee000001) still serves"))
+        let containers = try await engine.containers().filter { !$0.isLease }
+        #expect(containers.map(\.id) == [previous.id])
+        #expect(containers.first?.state == .running)
+        #expect(containers.first?.name == "app-staging")
+    }
+
+    /// Issue 8, class 3: rollback restores the newest *verified* backup.
+    @Test func rollbackSkipsABackupThatNeverPassedItsGate() async throws {
+        var good = spec
+        good.image = ImageReference(repository: "acme/app", tag: "v0")
+        let verified = Build.container(
+            DesiredEnvironment(spec: good), id: "verified0001", state: .exited, name: "app-staging-backup-1")
+        let unverified = Build.container(
+            DesiredEnvironment(spec: good), id: "unverified01", state: .exited, name: "app-staging-backup-2-unverified")
+        let engine = FakeEngine(containers: [verified, unverified], images: ["acme/app:v1": image])
+        var failing = spec
+        failing.health.attempts = 1
+        failing.health.startup = .zero
+        let probe = ScriptedProbe { path, call in
+            call == 1 ? HTTPAnswer(status: 503) : HTTPAnswer(status: 200, body: "{}")
+        }
+        let run = Run(engine: engine, probe: probe)
+        let outcome = await run.reconcile(DesiredEnvironment(spec: failing))
+        guard case .rolledBack(_, let restored) = outcome else {
+            Issue.record("expected a rollback, got \(outcome)")
+            return
+        }
+        #expect(restored == "acme/app:v0 (verified0001) serves again")
+        #expect(await engine.container(named: "app-staging")?.id == "verified0001")
+    }
+
+    @Test func backupsOrderByNumberAndPruningDropsUnverifiedOnes() {
+        let desired = DesiredEnvironment(spec: spec)
+        let names = [
+            "app-staging-backup-2", "app-staging-backup-10", "app-staging-backup-3-unverified",
+            "app-staging-backup-20251231T235959Z", "app-staging-backup-1",
+        ]
+        let containers = names.enumerated().map { index, name in
+            Build.container(desired, id: "id\(index)", state: .exited, name: name)
+        }
+        #expect(
+            containers.backups(of: spec).map(\.name) == [
+                "app-staging-backup-10", "app-staging-backup-3-unverified", "app-staging-backup-2",
+                "app-staging-backup-1", "app-staging-backup-20251231T235959Z",
+            ])
+        #expect(spec.nextBackupName(existing: names + ["someone-else"], verified: true) == "app-staging-backup-11")
+        #expect(spec.nextBackupName(existing: [], verified: false) == "app-staging-backup-1-unverified")
+        var two = spec
+        two.backups = 2
+        #expect(
+            BackupPolicy.surplus(containers.backups(of: two), of: two).map(\.name) == [
+                "app-staging-backup-3-unverified", "app-staging-backup-1", "app-staging-backup-20251231T235959Z",
             ])
     }
 
@@ -112,7 +213,7 @@ struct DeployerTests {
         let active = await engine.container(named: "app-staging")
         #expect(active?.id == previous.id)
         #expect(active?.state == .running)
-        #expect(try await engine.containers().count == 1)
+        #expect(try await engine.containers().filter { !$0.isLease }.count == 1)
     }
 
     @Test func firstDeployThatFailsLeavesNothingRunning() async throws {
@@ -127,8 +228,8 @@ struct DeployerTests {
                 == .rolledBack(
                     failure:
                         "health /health never passed: 1 probes failed in 0s; last: GET /health: connection refused",
-                    restored: "nothing ran before this deploy; nothing runs now"))
-        #expect(try await engine.containers().isEmpty)
+                    restored: "there was no earlier version to restore; nothing of it runs now"))
+        #expect(try await engine.containers().filter { !$0.isLease }.isEmpty)
     }
 
     @Test func smokeFailureRollsBack() async throws {
@@ -175,7 +276,11 @@ struct DeployerTests {
                 == .refused(
                     "cannot pull acme/other:v9: manifest unknown; check the image name and tag, and registry access; nothing was changed"
                 ))
-        #expect(await engine.mutatingCalls.allSatisfy { $0.hasPrefix("pull") })
+        #expect(
+            await engine.mutatingCalls.allSatisfy {
+                $0.hasPrefix("pull") || $0.contains(".lock") || $0.hasPrefix("import") || $0.hasPrefix("remove")
+            })
+        #expect(await engine.container(named: "app-staging") == nil)
     }
 
     @Test func pullAlwaysReplacesWhenTheTagMovedInTheRegistry() async throws {
@@ -184,19 +289,16 @@ struct DeployerTests {
         let desired = DesiredEnvironment(spec: always)
         let engine = FakeEngine(containers: [Build.container(desired)], images: ["acme/app:v1": image])
         await engine.publish("acme/app:v1", ImageSnapshot(id: "sha256:2222"))
-        let progress = Locked<[String]>([])
-        let (outcome, events) = try await deploy(desired, engine: engine) { _, line, _ in
-            progress.withLock { $0.append(line) }
-        }
+        let run = Run(engine: engine)
+        let outcome = await run.reconcile(desired)
         #expect(outcome == .converged("acme/app:v1 serving on port 18001"))
-        #expect(Array(events.map(\.step).prefix(2)) == ["pull", "backup"])
+        #expect(Array(run.steps.prefix(3)) == ["pull", "create", "backup"])
         #expect(await engine.container(named: "app-staging")?.imageID == "sha256:2222")
         #expect(
-            progress.withLock { $0 }
-                == [
-                    "pulling acme/app:v1: 0/1 layers done, 512 B of 1.0 kB",
-                    "pulling acme/app:v1: 1/1 layers done, 1.0 kB of 1.0 kB",
-                ])
+            run.log.progress == [
+                "pulling acme/app:v1: 0/1 layers done, 512 B of 1.0 kB",
+                "pulling acme/app:v1: 1/1 layers done, 1.0 kB of 1.0 kB",
+            ])
     }
 
     @Test func pullAlwaysWithAnUnchangedTagTouchesNoContainer() async throws {

@@ -1,0 +1,350 @@
+import Foundation
+
+/// One reconcile of one environment, the same for `apply`, `rollback` and `watch`: look at the
+/// engine, pull when needed, take the environment's lock, look again, recover an interrupted
+/// deploy, plan, ask for approval on the plan that will run, deploy through the strategy, record.
+///
+/// Awaits only through protocols (engine, probe, clock, state store, process identity), so the
+/// whole sequence runs against fakes in unit tests and against a real engine in integration tests.
+public struct Reconciler: Sendable {
+    public var engine: any ContainerEngine
+    public var probe: any HealthProbe
+    public var clock: any DeployClock
+    public var wallClock: @Sendable () -> Date
+    public var state: any StateStore
+    public var identity: any ProcessIdentity
+    public var hostPorts: (any HostPorts)?
+    public var strategy: any ReplaceStrategy
+    public var reporter: any DeployReporter
+    /// Test hook: the process dies at the named step (see `StopStartStrategy.Step`).
+    public var abortAt: String?
+
+    public init(
+        engine: any ContainerEngine, probe: any HealthProbe, clock: any DeployClock,
+        wallClock: @escaping @Sendable () -> Date = { Date() }, state: any StateStore, identity: any ProcessIdentity,
+        hostPorts: (any HostPorts)? = nil, strategy: any ReplaceStrategy = StopStartStrategy(),
+        reporter: any DeployReporter, abortAt: String? = nil
+    ) {
+        self.engine = engine
+        self.probe = probe
+        self.clock = clock
+        self.wallClock = wallClock
+        self.state = state
+        self.identity = identity
+        self.hostPorts = hostPorts
+        self.strategy = strategy
+        self.reporter = reporter
+        self.abortAt = abortAt
+    }
+
+    /// How changes to an environment with `approval: required` are approved.
+    public enum ApprovalMode: Sendable {
+        /// `--approve`: approved.
+        case approved
+        /// Ask a person: the answer, or nil when there is nobody to ask (no terminal).
+        case ask(@Sendable (_ question: String) -> Bool?)
+        /// Nobody approves: such environments are skipped.
+        case none
+    }
+
+    public struct Options: Sendable {
+        public var approval: ApprovalMode
+        public var lockTimeout: Duration
+        /// The git revision of the environment file, for labels and the journal.
+        public var revision: String?
+        /// Polled at every point where stopping changes nothing (before the pull, while waiting
+        /// for the lock, before the deploy); once a deploy has begun it runs to its end.
+        public var cancelled: @Sendable () -> Bool
+
+        public init(
+            approval: ApprovalMode = .none, lockTimeout: Duration = .seconds(300), revision: String? = nil,
+            cancelled: @escaping @Sendable () -> Bool = { false }
+        ) {
+            self.approval = approval
+            self.lockTimeout = lockTimeout
+            self.revision = revision
+            self.cancelled = cancelled
+        }
+    }
+
+    /// How one environment ended, with the plan that ran.
+    public struct Result: Sendable {
+        public var outcome: DeployOutcome
+        public var plan: EnvironmentPlan?
+        public var seconds: Double
+    }
+
+    public func reconcile(_ desired: DesiredEnvironment, options: Options) async -> Result {
+        let started = clock.now()
+        var plan: EnvironmentPlan?
+        var previous: ContainerSnapshot?
+        let outcome = await run(desired, options: options, plan: &plan, previous: &previous)
+        let seconds = (clock.now() - started).seconds
+        if outcome != .unchanged {
+            await record(
+                desired.spec, outcome: outcome, plan: plan, previous: previous, options: options, seconds: seconds)
+        }
+        return Result(outcome: outcome, plan: plan, seconds: seconds)
+    }
+
+    private func run(
+        _ desired: DesiredEnvironment, options: Options, plan finalPlan: inout EnvironmentPlan?,
+        previous: inout ContainerSnapshot?
+    ) async -> DeployOutcome {
+        let spec = desired.spec
+        let observer = Observer(engine: engine, hostPorts: hostPorts)
+        if options.cancelled() { return .interrupted("not started") }
+
+        // 1. Look without the lock: an environment in sync needs no lock and changes nothing.
+        var host: HostState
+        var plan: EnvironmentPlan
+        let record: DeployRecord?
+        do {
+            host = try await observer.observe([spec])
+            plan = Differ.plan(desired, host: host)
+            record = try state.deployRecord(spec.containerName)
+        } catch {
+            return .refused("\(error)")
+        }
+        guard plan.action != .conflict else {
+            finalPlan = plan
+            reporter.plan(plan)
+            return .refused(plan.conflicts.joined(separator: " "))
+        }
+
+        // 2. Pull before the lock: a pull changes nothing that runs. `always` asks the registry
+        // every time; when the tag moved, the plan made afterwards replaces the container.
+        if let refusal = await pullIfNeeded(spec, plan: plan, host: host, options: options) { return refusal }
+        if spec.pull == .always {
+            do {
+                host = try await observer.observe([spec])
+            } catch {
+                return .refused("\(error)")
+            }
+            plan = Differ.plan(desired, host: host)
+        }
+        if !plan.hasChanges && record == nil {
+            finalPlan = plan
+            reporter.plan(plan)
+            return .unchanged
+        }
+
+        // 3. The lock, then look again: what another apply did meanwhile counts.
+        let lock = EngineLock(engine: engine, identity: identity, clock: clock, wallClock: wallClock)
+        let lease: EngineLock.Lease
+        do {
+            lease = try await lock.acquire(
+                spec, ttl: spec.deployBound, timeout: options.lockTimeout,
+                report: { event in self.lockEvent(event, spec: spec) }, cancelled: options.cancelled)
+        } catch LockError.cancelled {
+            return .interrupted("interrupted while waiting for the lock; nothing was changed")
+        } catch {
+            return .refused("\(error)")
+        }
+        let outcome = await locked(desired, options: options, plan: &finalPlan, previous: &previous)
+        do {
+            try await lock.release(lease)
+        } catch {
+            say(
+                spec, "lock", "could not remove the lock \(lease.name) (\(error)); the next apply recovers it",
+                ok: false)
+        }
+        return outcome
+    }
+
+    /// Everything done while the lock is held.
+    private func locked(
+        _ desired: DesiredEnvironment, options: Options, plan finalPlan: inout EnvironmentPlan?,
+        previous: inout ContainerSnapshot?
+    ) async -> DeployOutcome {
+        let spec = desired.spec
+        let observer = Observer(engine: engine, hostPorts: hostPorts)
+        var host: HostState
+        var record: DeployRecord?
+        do {
+            host = try await observer.observe([spec])
+            record = try state.deployRecord(spec.containerName)
+            if let interrupted = record, await recover(interrupted, spec: spec, host: host) {
+                host = try await observer.observe([spec])
+                record = nil
+            }
+        } catch {
+            return .refused("\(error)")
+        }
+        var plan = Differ.plan(desired, host: host)
+        plan.lockedBy = nil  // the lease seen is this apply's own
+        previous = plan.currentID.flatMap { id in host.containers.first { $0.id == id } }
+        // The active container of an interrupted apply that never finished its gate is gated again.
+        let unverifiedID = record?.gatingID.flatMap { $0 == plan.currentID ? $0 : nil }
+        if plan.action == .inSync, unverifiedID != nil {
+            plan.action = .start
+            plan.changes = [
+                FieldChange(field: "verified", old: "no (an earlier apply was interrupted)", new: "gate it")
+            ]
+        }
+        finalPlan = plan
+        reporter.plan(plan)
+        guard plan.action != .conflict else { return .refused(plan.conflicts.joined(separator: " ")) }
+        guard plan.hasChanges else {
+            if record != nil { try? state.clearDeployRecord(spec.containerName) }
+            return .unchanged
+        }
+        if let skip = approve(plan, spec: spec, mode: options.approval) { return skip }
+        if plan.action != .inSync && !desired.missingSecrets.isEmpty {
+            return .refused(
+                "secret \(desired.missingSecrets.joined(separator: ", ")) not set (process environment or secrets_file); nothing was changed"
+            )
+        }
+        if [.create, .replace].contains(plan.action), host.images[spec.image.description] == nil {
+            return .refused("image \(spec.image) is not on this host (removed since the pull?); nothing was changed")
+        }
+        if options.cancelled() { return .interrupted("interrupted before the deploy began; nothing was changed") }
+
+        let recorder = DeployRecorder(
+            store: state,
+            record: DeployRecord(
+                container: spec.containerName, step: .begun, pid: identity.current(since: wallClock(), ttl: .zero).pid,
+                since: ContainerCreation.timestamp(wallClock())),
+            warn: { message in self.say(spec, "record", message, ok: false) })
+        do {
+            try recorder.begin()
+        } catch {
+            return .refused("\(error); nothing was changed")
+        }
+        let context = DeployContext(
+            engine: engine, probe: probe, clock: clock, reporter: reporter, recorder: recorder, wallClock: wallClock,
+            revision: options.revision, unverifiedID: unverifiedID, abortAt: abortAt)
+        let outcome = await strategy.deploy(desired, plan: plan, host: host, context: context)
+        do {
+            try state.clearDeployRecord(spec.containerName)
+        } catch {
+            say(spec, "record", "could not clear the deploy's record (\(error))", ok: false)
+        }
+        return outcome
+    }
+
+    /// Finishes what an interrupted apply left, as far as its record and the engine agree: a
+    /// candidate that passed its gate takes the active name. True when the engine was changed.
+    func recover(_ record: DeployRecord, spec: EnvironmentSpec, host: HostState) async -> Bool {
+        guard record.pid != 0 else { return false }
+        say(
+            spec, "recover",
+            "an earlier apply (pid \(record.pid), since \(record.since)) was interrupted at step \"\(record.step.rawValue)\"; "
+                + "continuing from what the engine shows")
+        guard record.step == .verified, let candidateID = record.candidateID,
+            let candidate = host.containers.first(where: { $0.id == candidateID }), candidate.state == .running,
+            candidate.isManaged(service: spec.service, environment: spec.environment),
+            !host.containers.contains(where: { $0.name == spec.containerName })
+        else { return false }
+        do {
+            try await engine.renameContainer(candidateID, to: spec.containerName)
+            say(
+                spec, "recover",
+                "\(candidate.name) (\(candidate.shortID)) had passed its gate; it is now \(spec.containerName)")
+            try state.clearDeployRecord(spec.containerName)
+            return true
+        } catch {
+            say(spec, "recover", "could not promote \(candidate.name): \(error)", ok: false)
+            return false
+        }
+    }
+
+    /// Nil when the plan may run; else why it is skipped.
+    func approve(_ plan: EnvironmentPlan, spec: EnvironmentSpec, mode: ApprovalMode) -> DeployOutcome? {
+        guard spec.approval == .required else { return nil }
+        switch mode {
+        case .approved:
+            return nil
+        case .none:
+            return .skipped(.approval, "\(spec.environment) requires approval; re-run with --approve")
+        case .ask(let ask):
+            switch ask("Apply the plan above to \(spec.environment)? [y/N] ") {
+            case .some(true): return nil
+            case .some(false): return .skipped(.declined, "you declined; nothing was changed")
+            case .none:
+                return .skipped(
+                    .approval, "\(spec.environment) requires approval; re-run with --approve or answer on a terminal")
+            }
+        }
+    }
+
+    // MARK: - Pull
+
+    /// Pulls per the pull policy; a failure refuses the deploy before anything running is touched.
+    func pullIfNeeded(_ spec: EnvironmentSpec, plan: EnvironmentPlan, host: HostState, options: Options) async
+        -> DeployOutcome?
+    {
+        let present = host.images[spec.image.description] != nil
+        let needed = [.create, .replace].contains(plan.action)
+        switch spec.pull {
+        case .always:
+            break
+        case .missing where needed && !present:
+            break
+        case .never where needed && !present:
+            return .refused("image \(spec.image) is not on this host and pull is never; nothing was changed")
+        case .missing, .never:
+            return nil
+        }
+        let reference = spec.image.description
+        let started = clock.now()
+        let tracker = Locked(PullTracker())
+        let reporter = self.reporter
+        let engine = self.engine
+        do {
+            try await Deadline.run(.seconds(86400), cancelled: options.cancelled) {
+                try await engine.pull(reference) { line in
+                    let (milestone, summary) = tracker.withLock { tracker in
+                        (tracker.record(line), tracker.summary(of: reference))
+                    }
+                    reporter.pullProgress(environment: spec.environment, line: summary, milestone: milestone)
+                }
+            }
+        } catch is CancellationError {
+            return .interrupted("interrupted during the pull of \(reference); nothing was changed")
+        } catch {
+            return .refused("\(error); nothing was changed")
+        }
+        say(spec, "pull", "pulled \(reference)", since: started)
+        return nil
+    }
+
+    // MARK: - Reporting
+
+    private func lockEvent(_ event: EngineLock.Event, spec: EnvironmentSpec) {
+        switch event {
+        case .waiting(let holder):
+            say(spec, "lock", "waiting for the lock: another apply holds it (\(holder.summary))")
+        case .recovered(let holder, let reason):
+            say(spec, "lock", "recovered a stale lock of \(holder.summary): \(reason)")
+        }
+    }
+
+    private func say(
+        _ spec: EnvironmentSpec, _ step: String, _ message: String, since: Duration? = nil, ok: Bool = true
+    ) {
+        reporter.event(
+            DeployEvent(
+                environment: spec.environment, step: step, message: message,
+                seconds: since.map { (clock.now() - $0).seconds }, ok: ok))
+    }
+
+    /// Appends the journal entry; a journal that cannot be written is reported, never fatal.
+    private func record(
+        _ spec: EnvironmentSpec, outcome: DeployOutcome, plan: EnvironmentPlan?, previous: ContainerSnapshot?,
+        options: Options, seconds: Double
+    ) async {
+        let newImage = try? await engine.inspectImage(spec.image.description)
+        let entry = JournalEntry(
+            time: ContainerCreation.timestamp(wallClock()), environment: spec.environment, file: spec.file,
+            revision: options.revision, oldImage: previous?.image, oldImageID: previous?.imageID,
+            newImage: spec.image.description, newImageID: newImage?.id, action: plan?.action.rawValue ?? "none",
+            result: outcome.name, exitCode: outcome.exitCode, seconds: (seconds * 1000).rounded() / 1000,
+            failedCheck: outcome.reason)
+        do {
+            try state.appendJournal(entry)
+        } catch {
+            say(spec, "journal", "\(error) (the deploy itself is not affected)", ok: false)
+        }
+    }
+}

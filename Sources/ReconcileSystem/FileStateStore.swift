@@ -1,0 +1,237 @@
+import Foundation
+import ReconcileCore
+
+/// The state directory on disk. It guarantees:
+/// - the directory is created 0700, and an existing one is refused when another user owns it or
+///   others may write to it (tightened to 0700 when only readable by others);
+/// - every file is opened with `O_NOFOLLOW` and created 0600, so a symlink planted in its place is
+///   refused instead of followed;
+/// - records and the key are written to a temporary file, synced and renamed into place: a crash
+///   leaves the old or the new content, never half of it.
+///
+/// Layout: `journal.jsonl`, `fingerprint.key`, `<container>.deploy.json`.
+public struct FileStateStore: StateStore {
+    public let location: String
+
+    /// Opens (and with `create`, makes) the state directory at `path`. Without `create` a missing
+    /// directory is fine: reads find nothing, and writes fail with a clear error.
+    public init(path: String, create: Bool = true) throws {
+        location = path
+        try Self.prepare(path, create: create)
+    }
+
+    // MARK: - Journal
+
+    public func appendJournal(_ entry: JournalEntry) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let line = try encoder.encode(entry) + Data("\n".utf8)
+        let fd = try openFile("journal.jsonl", O_WRONLY | O_APPEND | O_CREAT)
+        defer { close(fd) }
+        try writeAll(fd, line, file: "journal.jsonl")
+    }
+
+    public func journal() throws -> [JournalEntry] {
+        guard let data = try readFile("journal.jsonl") else { return [] }
+        let decoder = JSONDecoder()
+        return data.split(separator: UInt8(ascii: "\n")).compactMap { try? decoder.decode(JournalEntry.self, from: $0) }
+    }
+
+    // MARK: - Deploy records
+
+    public func deployRecord(_ container: String) throws -> DeployRecord? {
+        if let data = try readFile("\(container).deploy.json") {
+            return try? JSONDecoder().decode(DeployRecord.self, from: data)
+        }
+        // An apply of an earlier version marked a container whose gate was interrupted this way.
+        guard let legacy = try readFile("\(container).unverified") else { return nil }
+        var record = DeployRecord(container: container, step: .gating, pid: 0, since: "")
+        record.gatingID = String(decoding: legacy, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return record.gatingID?.isEmpty == false ? record : nil
+    }
+
+    public func saveDeployRecord(_ record: DeployRecord) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try replace("\(record.container).deploy.json", with: try encoder.encode(record))
+    }
+
+    public func clearDeployRecord(_ container: String) throws {
+        for name in ["\(container).deploy.json", "\(container).unverified"] {
+            let path = "\(location)/\(name)"
+            if unlink(path) != 0 && errno != ENOENT { throw failure("cannot remove \(name)", errno) }
+        }
+    }
+
+    // MARK: - Fingerprint key
+
+    public func fingerprintKey(create: Bool) throws -> [UInt8]? {
+        if let data = try readFile("fingerprint.key") {
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if let key = Self.bytes(hex: text), key.count == 32 { return key }
+            throw StateError(
+                "the fingerprint key \(location)/fingerprint.key is not 64 hex digits; remove it to make a new one "
+                    + "(secret fingerprints of running containers then read as changed once)")
+        }
+        guard create else { return nil }
+        var generator = SystemRandomNumberGenerator()
+        let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        try replace("fingerprint.key", with: Data((Self.hex(key) + "\n").utf8))
+        return key
+    }
+
+    // MARK: - Files
+
+    /// Opens a file in the directory without following a symlink, created 0600.
+    private func openFile(_ name: String, _ flags: Int32) throws -> Int32 {
+        let fd = open("\(location)/\(name)", flags | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            if errno == ELOOP {
+                throw StateError(
+                    "\(location)/\(name) is a symbolic link; reconcile does not follow links in its state directory. Remove it"
+                )
+            }
+            throw failure("cannot open \(name)", errno)
+        }
+        var info = stat()
+        if fstat(fd, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            close(fd)
+            throw StateError("\(location)/\(name) is not a regular file; remove it")
+        }
+        if info.st_mode & 0o077 != 0 { fchmod(fd, 0o600) }
+        return fd
+    }
+
+    /// The whole content of a file, or nil when there is none.
+    private func readFile(_ name: String) throws -> Data? {
+        let fd = open("\(location)/\(name)", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            if errno == ELOOP {
+                throw StateError(
+                    "\(location)/\(name) is a symbolic link; reconcile does not follow links in its state directory. Remove it"
+                )
+            }
+            throw failure("cannot read \(name)", errno)
+        }
+        defer { close(fd) }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw failure("cannot read \(name)", errno)
+            }
+            if count == 0 { return data }
+            data.append(contentsOf: buffer[0..<count])
+        }
+    }
+
+    /// Writes `data` to a new temporary file, syncs it and renames it over `name`.
+    private func replace(_ name: String, with data: Data) throws {
+        let temporary = ".\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let fd = try openFile(temporary, O_WRONLY | O_CREAT | O_EXCL)
+        do {
+            try writeAll(fd, data, file: name)
+            fsync(fd)
+            close(fd)
+        } catch {
+            close(fd)
+            unlink("\(location)/\(temporary)")
+            throw error
+        }
+        guard rename("\(location)/\(temporary)", "\(location)/\(name)") == 0 else {
+            let code = errno
+            unlink("\(location)/\(temporary)")
+            throw failure("cannot write \(name)", code)
+        }
+    }
+
+    private func writeAll(_ fd: Int32, _ data: Data, file: String) throws {
+        var offset = 0
+        while offset < data.count {
+            let written = data.withUnsafeBytes { bytes -> Int in
+                guard let base = bytes.baseAddress else { return 0 }
+                return write(fd, base + offset, data.count - offset)
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw failure("cannot write \(file)", errno)
+            }
+            offset += written
+        }
+    }
+
+    private func failure(_ what: String, _ code: Int32) -> StateError {
+        StateError("\(what) in the state directory \(location): \(String(cString: strerror(code)))\(Self.hint(code))")
+    }
+
+    static func hint(_ code: Int32) -> String {
+        switch code {
+        case EACCES, EPERM, EROFS:
+            return "; choose a writable one with --state-dir or RECONCILE_STATE_DIR"
+        case ENOSPC, EDQUOT: return "; free some space"
+        default: return ""
+        }
+    }
+
+    // MARK: - The directory
+
+    static func prepare(_ path: String, create: Bool) throws {
+        var info = stat()
+        if stat(path, &info) != 0 {
+            guard errno == ENOENT else { throw directoryError(path, errno) }
+            guard create else { return }
+            try makeDirectory(path)
+            guard stat(path, &info) == 0 else { throw directoryError(path, errno) }
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw StateError("the state directory \(path) is not a directory; choose another with --state-dir")
+        }
+        let me = geteuid()
+        guard info.st_uid == me else {
+            throw StateError(
+                "the state directory \(path) belongs to uid \(info.st_uid), not to you (uid \(me)); another user could "
+                    + "change what apply reads there. Use a directory of your own (--state-dir), or chown it")
+        }
+        guard info.st_mode & 0o022 == 0 else {
+            throw StateError(
+                "the state directory \(path) may be written by other users (mode \(String(info.st_mode & 0o777, radix: 8))); "
+                    + "run chmod 700 \(path), or choose another with --state-dir")
+        }
+        if info.st_mode & 0o077 != 0 { chmod(path, 0o700) }
+    }
+
+    /// Makes the directory (0700) and any missing parents (0755, like mkdir -p).
+    private static func makeDirectory(_ path: String) throws {
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path, access(parent, F_OK) != 0 {
+            do {
+                try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            } catch {
+                throw directoryError(path, EACCES)
+            }
+        }
+        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw directoryError(path, errno) }
+    }
+
+    private static func directoryError(_ path: String, _ code: Int32) -> StateError {
+        StateError("cannot create the state directory \(path): \(String(cString: strerror(code)))\(hint(code))")
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    static func bytes(hex: String) -> [UInt8]? {
+        guard hex.count % 2 == 0 else { return nil }
+        var result: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            result.append(byte)
+            index = next
+        }
+        return result
+    }
+}

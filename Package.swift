@@ -102,6 +102,10 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
+            name: "ReconcileSystemTests",
+            dependencies: ["ReconcileSystem", "ReconcileCore", "ReconcileDocker", "ReconcileTestSupport"]
+        ),
+        .testTarget(
             name: "ReconcileCLITests",
             dependencies: ["ReconcileCLI", "ReconcileCore", "ReconcileSystem", "ReconcileTestSupport"]
         ),

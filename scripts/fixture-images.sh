@@ -9,10 +9,11 @@
 #   reconcile-fixture:degraded       /health answers 200 with {"status":"degraded"}
 #   reconcile-fixture:slow           serves only after 3 s
 #   reconcile-fixture:crash          exits with code 3 after 1 s
+#   reconcile-fixture:stall          answers its headers, then stalls mid-body for an hour
 #   acme/devops-fastapi:latest, :v1, :v2, :broken   the demo's stand-in app on 8000
 set -euo pipefail
 
-FIXTURE_VERSION=5
+FIXTURE_VERSION=6
 BUSYBOX=$(command -v busybox || echo /bin/busybox)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -66,6 +67,13 @@ printf '#!/bin/sh\nread -r line\nprintf "HTTP/1.0 500 Internal Server Error\\r\\
     >"$dir500/respond"
 chmod +x "$dir500/respond"
 build reconcile-fixture:unhealthy-500 8080 "$dir500" \
+    'trap \"exit 0\" TERM INT; /bin/busybox nc -ll -p 8080 -e /respond & wait'
+
+dirstall=$(rootfs v3 "")
+printf '#!/bin/sh\nread -r line\nprintf "HTTP/1.0 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: 100\\r\\n\\r\\n{"\nexec /bin/busybox sleep 3600\n' \
+    >"$dirstall/respond"
+chmod +x "$dirstall/respond"
+build reconcile-fixture:stall 8080 "$dirstall" \
     'trap \"exit 0\" TERM INT; /bin/busybox nc -ll -p 8080 -e /respond & wait'
 
 for version in v1 v2; do

@@ -69,6 +69,7 @@ public struct Verifier: Sendable {
                         restarts: container.restartCount - restartsBefore, at: elapsed)
                     continue
                 }
+                if let overdue = run.overdue() { return overdue }
                 if container.state == .paused {
                     return Verdict(
                         failure: "the container was paused during its gate (docker pause?)", lines: run.lines)

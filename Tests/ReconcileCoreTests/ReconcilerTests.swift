@@ -363,6 +363,183 @@ struct ReconcilerTests {
         #expect(await engine.container(named: "app-staging")?.id == previous.id)
     }
 
+    /// Issue 8, class 8: with `pull: always`, approval is decided on the plan made after the pull.
+    @Test func approvalIsDecidedOnThePlanThatRunsAfterThePull() async throws {
+        var production = spec
+        production.pull = .always
+        production.approval = .required
+        let desired = DesiredEnvironment(spec: production)
+        let engine = FakeEngine(containers: [Build.container(desired)], images: ["acme/app:v1": image])
+        await engine.publish("acme/app:v1", ImageSnapshot(id: "sha256:2222"))
+        let run = Run(engine: engine)
+        let outcome = await run.reconcile(desired, approval: .none)
+        #expect(outcome == .skipped(.approval, "staging requires approval; re-run with --approve"))
+        #expect(run.log.reportedPlans.last?.action == .replace)
+        let touched = await engine.mutatingCalls.filter { !$0.contains(".lock") && !$0.hasPrefix("import") }
+        #expect(touched.filter { !$0.hasPrefix("remove") } == ["pull acme/app:v1"])
+        #expect(await engine.container(named: "app-staging")?.imageID == "sha256:1111")
+
+        let asked = Locked<[String]>([])
+        let declined = await run.reconcile(
+            desired,
+            approval: .ask { question in
+                asked.withLock { $0.append(question) }
+                return false
+            })
+        #expect(declined == .skipped(.declined, "you declined; nothing was changed"))
+        #expect(asked.withLock { $0 } == ["Apply the plan above to staging? [y/N] "])
+        #expect(
+            await run.reconcile(desired, approval: .ask { _ in true })
+                == .converged("acme/app:v1 serving on port 18001"))
+    }
+
+    /// Issue 8, class 2: every step is recorded before it is taken, and a record that cannot be
+    /// written before anything changed stops the deploy.
+    @Test func eachStepIsRecordedBeforeItIsTaken() async throws {
+        var old = spec
+        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let engine = FakeEngine(
+            containers: [Build.container(DesiredEnvironment(spec: old))], images: ["acme/app:v1": image])
+        let run = Run(engine: engine)
+        #expect(await run.reconcile(DesiredEnvironment(spec: spec)) == .converged("acme/app:v1 serving on port 18001"))
+        #expect(run.state.savedSteps == [.begun, .created, .renamed, .stopped, .gating, .verified])
+        #expect(try run.state.deployRecord("app-staging") == nil, "a finished deploy leaves no record")
+
+        let failing = Run(engine: FakeEngine(images: ["acme/app:v1": image]))
+        failing.state.failSaves()
+        let refused = await failing.reconcile(DesiredEnvironment(spec: spec))
+        #expect(refused == .refused("disk full; nothing was changed"))
+        #expect(await failing.engine.container(named: "app-staging") == nil)
+    }
+
+    @Test func aCandidateThatPassedItsGateBeforeAKillIsPromoted() async throws {
+        let desired = DesiredEnvironment(spec: spec)
+        let candidate = Build.container(desired, id: "cand00000001", name: "app-staging-candidate")
+        let engine = FakeEngine(containers: [candidate], images: ["acme/app:v1": image])
+        let run = Run(engine: engine)
+        var record = DeployRecord(container: "app-staging", step: .verified, pid: 99, since: "2027-01-15T08:00:00Z")
+        record.candidateID = "cand00000001"
+        try run.state.saveDeployRecord(record)
+        #expect(await run.reconcile(desired) == .unchanged)
+        #expect(await engine.container(named: "app-staging")?.id == "cand00000001")
+        #expect(
+            run.log.all.map(\.message).contains(
+                "app-staging-candidate (cand00000001) had passed its gate; it is now app-staging"))
+        #expect(try run.state.deployRecord("app-staging") == nil)
+    }
+
+    @Test func anActiveContainerWhoseGateWasInterruptedIsGatedAgain() async throws {
+        let desired = DesiredEnvironment(spec: spec)
+        let engine = FakeEngine(containers: [Build.container(desired)], images: ["acme/app:v1": image])
+        let run = Run(engine: engine)
+        var record = DeployRecord(container: "app-staging", step: .gating, pid: 99, since: "t")
+        record.gatingID = "c0ffee000001"
+        try run.state.saveDeployRecord(record)
+        #expect(await run.reconcile(desired) == .converged("acme/app:v1 serving on port 18001"))
+        #expect(run.log.all.map(\.message).contains("app-staging was never verified; gating it now"))
+        #expect(run.log.reportedPlans.last?.changes.map(\.field) == ["verified"])
+    }
+
+    /// Issue 8, class 10: a paused active container is the environment's own, and is unpaused.
+    @Test func aPausedActiveContainerIsUnpausedAndGated() async throws {
+        let desired = DesiredEnvironment(spec: spec)
+        let engine = FakeEngine(containers: [Build.container(desired, state: .paused)], images: ["acme/app:v1": image])
+        let run = Run(engine: engine)
+        #expect(await run.reconcile(desired) == .converged("acme/app:v1 serving on port 18001"))
+        #expect(await engine.mutatingCalls.contains("unpause c0ffee000001"))
+        #expect(await engine.container(named: "app-staging")?.state == .running)
+    }
+
+    /// Issue 8, class 10: every performance request must answer the expected status.
+    @Test func aPerformanceCheckAnswering500Fails() async throws {
+        var checked = spec
+        checked.performance = PerformanceCheck()
+        checked.performance?.path = "/items"
+        checked.smoke = []
+        let probe = ScriptedProbe { path, _ in
+            path == "/items" ? HTTPAnswer(status: 500, latency: .milliseconds(1)) : HTTPAnswer(status: 200, body: "{}")
+        }
+        let (outcome, _) = try await deploy(
+            DesiredEnvironment(spec: checked), engine: FakeEngine(images: ["acme/app:v1": image]), probe: probe)
+        #expect(rollbackFailure(outcome) == "performance GET /items returned 500, expected 200")
+    }
+
+    /// Issue 8, class 4: probes that each stall to their timeout cannot stretch the gate beyond
+    /// its bound, and an engine that answers slowly meets the gate's own deadline.
+    @Test func stalledProbesAndASlowEngineEndAtTheGateDeadline() async throws {
+        var stalled = spec
+        stalled.health.startup = .zero
+        stalled.health.interval = .seconds(1)
+        stalled.health.attempts = 1000
+        stalled.health.timeout = .seconds(30)
+        let clock = ManualClock()
+        let probe = StallingProbe(
+            inner: ScriptedProbe { _, _ in HTTPAnswer(status: nil, error: "no complete answer within 30s") },
+            clock: clock)
+        let engine = FakeEngine(images: ["acme/app:v1": image])
+        let id = try await engine.createContainer(
+            ContainerCreation(desired: DesiredEnvironment(spec: stalled), deployedAt: Date()))
+        try await engine.startContainer(id)
+        let verdict = await Verifier(engine: engine, probe: probe, clock: clock).verify(
+            stalled, containerID: id, startedAt: .zero, restartsBefore: 0)
+        #expect(verdict.failure?.hasPrefix("health /health never passed") == true, "\(verdict)")
+        #expect(clock.now() <= stalled.gateBound())
+
+        // Each inspect takes ten minutes: the deadline ends the gate, not the number of attempts.
+        let slowClock = ManualClock()
+        let slow = Verifier(engine: SlowInspectEngine(inner: engine, clock: slowClock), probe: probe, clock: slowClock)
+        let late = await slow.verify(stalled, containerID: id, startedAt: .zero, restartsBefore: 0)
+        #expect(late.failure?.hasPrefix("the gate did not finish within its deadline of 17m45s") == true, "\(late)")
+        #expect(slowClock.now() < stalled.gateBound() + .seconds(600))
+    }
+
+    /// Issue 8, class 10: a failed rollback says what really runs, not a fixed sentence.
+    @Test func aFailedRollbackDescribesWhatIsReallyThere() async throws {
+        var old = spec
+        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let previous = Build.container(DesiredEnvironment(spec: old))
+        let engine = FakeEngine(containers: [previous], images: ["acme/app:v1": image])
+        var failing = spec
+        failing.health.attempts = 1
+        failing.health.startup = .zero
+        let probe = ScriptedProbe { path, call in
+            path == "/health" && call == 1 ? HTTPAnswer(status: 503) : HTTPAnswer(status: 200, body: "{}")
+        }
+        await engine.fail(
+            "start c0ffee000001", with: .api(status: 500, message: "OCI runtime error", operation: "start"))
+        let (outcome, _) = try await deploy(DesiredEnvironment(spec: failing), engine: engine, probe: probe)
+        guard case .rollbackFailed(_, let state) = outcome else {
+            Issue.record("expected a failed rollback, got \(outcome)")
+            return
+        }
+        #expect(state.contains("could not restore backup app-staging-backup-1 (c0ffee000001)"))
+        #expect(state.contains("app-staging is c0ffee000001 (acme/app:v0), exited"), "\(state)")
+        #expect(state.contains("port 18001 answers GET /health with 200"), "\(state)")
+    }
+
+    @Test func aSignalBeforeAnythingChangedStopsAtOnce() async throws {
+        let run = Run(engine: FakeEngine(images: ["acme/app:v1": image]))
+        let outcome = await run.reconcile(DesiredEnvironment(spec: spec), cancelled: { true })
+        #expect(outcome == .interrupted("not started"))
+        #expect(await run.engine.mutatingCalls.isEmpty)
+    }
+
+    @Test(
+        arguments: [
+            ([DeployOutcome.converged("a"), .refused("b")], nil, false, ExitCodes.partial),
+            ([.unchanged, .refused("b")], nil, false, ExitCodes.failure),
+            ([.converged("a"), .rolledBack(failure: "x", restored: "y")], 15, false, ExitCodes.rolledBack),
+            ([.rolledBack(failure: "x", restored: "y"), .rollbackFailed(failure: "x", state: "y")], nil, false, 4),
+            ([.converged("a")], 15, false, 143),
+            ([.converged("a"), .skipped(.approval, "p")], nil, false, ExitCodes.skippedForApproval),
+            ([.converged("a"), .unchanged], nil, true, ExitCodes.changesPending),
+            ([.unchanged, .unchanged], nil, true, ExitCodes.success),
+            ([.interrupted("w")], nil, false, ExitCodes.failure),
+        ] as [([DeployOutcome], Int32?, Bool, Int32)])
+    func exitCodesTellOutcomesApart(_ outcomes: [DeployOutcome], _ signal: Int32?, _ detailed: Bool, _ code: Int32) {
+        #expect(ExitCodes.apply(outcomes, interruptedBy: signal, detailed: detailed) == code)
+    }
+
     @Test func judgeComparesJSONFields() {
         var policy = HealthPolicy()
         policy.expectJSON = ["status": "healthy", "ready": "true"]
@@ -373,4 +550,55 @@ struct ReconcilerTests {
         let notJSON = Judge.health(HTTPAnswer(status: 200, body: "ok"), policy)
         #expect(notJSON.message == "GET /health returned 200 but the body is not a JSON object")
     }
+}
+
+/// A probe whose every request waits out its whole timeout on the manual clock, as a server that
+/// stalls mid-body would.
+final class StallingProbe: HealthProbe, Sendable {
+    let inner: ScriptedProbe
+    let clock: ManualClock
+
+    init(inner: ScriptedProbe, clock: ManualClock) {
+        self.inner = inner
+        self.clock = clock
+    }
+
+    func get(host: String, port: Int, path: String, timeout: Duration) async -> HTTPAnswer {
+        clock.advance(by: timeout)
+        return await inner.get(host: host, port: port, path: path, timeout: timeout)
+    }
+}
+
+/// An engine whose every inspect takes ten minutes on the manual clock.
+struct SlowInspectEngine: ContainerEngine {
+    let inner: FakeEngine
+    let clock: ManualClock
+
+    func ping() async throws { try await inner.ping() }
+    func version() async throws -> EngineVersion { try await inner.version() }
+    func containers() async throws -> [ContainerSnapshot] { try await inner.containers() }
+    func inspectContainer(_ idOrName: String) async throws -> ContainerSnapshot? {
+        clock.advance(by: .seconds(600))
+        return try await inner.inspectContainer(idOrName)
+    }
+    func inspectImage(_ reference: String) async throws -> ImageSnapshot? { try await inner.inspectImage(reference) }
+    func pull(_ reference: String, progress: @escaping @Sendable (PullProgress) -> Void) async throws {
+        try await inner.pull(reference, progress: progress)
+    }
+    func importImage(_ archive: [UInt8], as reference: String) async throws {
+        try await inner.importImage(archive, as: reference)
+    }
+    func createContainer(_ request: ContainerCreation) async throws -> String {
+        try await inner.createContainer(request)
+    }
+    func startContainer(_ id: String) async throws { try await inner.startContainer(id) }
+    func unpauseContainer(_ id: String) async throws { try await inner.unpauseContainer(id) }
+    func stopContainer(_ id: String, timeout: Duration) async throws {
+        try await inner.stopContainer(id, timeout: timeout)
+    }
+    func renameContainer(_ id: String, to name: String) async throws { try await inner.renameContainer(id, to: name) }
+    func removeContainer(_ id: String, force: Bool) async throws { try await inner.removeContainer(id, force: force) }
+    func logs(_ id: String, tail: Int) async throws -> String { try await inner.logs(id, tail: tail) }
+    func events() -> AsyncThrowingStream<EngineEvent, Error> { inner.events() }
+    func shutdown() async { await inner.shutdown() }
 }

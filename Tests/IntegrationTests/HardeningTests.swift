@@ -1,0 +1,184 @@
+import Foundation
+import ReconcileCore
+import ReconcileSystem
+import ReconcileTestSupport
+import Testing
+
+/// Issue 8 against the real engine and the real binary: what a hostile operator, a stalled
+/// server or a second apply does mid-deploy must never lose the running version or hang.
+@Suite(.timeLimit(.minutes(3)))
+struct HardeningTests {
+    typealias Scene = ApplyIntegrationTests.Scene
+
+    func scene(_ body: (Scene) async throws -> Void) async throws {
+        try await ApplyIntegrationTests().scene(body)
+    }
+
+    var binary: String { CrashSafetyTests.binary }
+
+    /// Class 4: a new version that answers its headers and then stalls mid-body fails its gate in
+    /// bounded time, and the previous version serves again.
+    @Test func aServerThatStallsMidBodyIsRolledBackInBoundedTime() async throws {
+        try await scene { scene in
+            _ = try scene.write(image: "v1")
+            #expect(await scene.apply().code == 0)
+            _ = try scene.write(
+                image: "stall", extra: "health: {startup: 0s, interval: 300ms, attempts: 2, timeout: 1s}")
+            let started = ContinuousClock.now
+            let run = await scene.apply()
+            #expect(run.code == 3, "\(run.stderr)")
+            #expect(run.stderr.contains("no complete answer within 1s"), "\(run.stderr)")
+            #expect(ContinuousClock.now - started < .seconds(20))
+            #expect(try await scene.health().contains(#""version":"v1""#))
+        }
+    }
+
+    /// Class 7: two applies with different state directories never run at once.
+    @Test func twoAppliesWithDifferentStateDirectoriesAreSerialised() async throws {
+        try await scene { scene in
+            let file = try scene.write(
+                image: "slow", extra: "health: {startup: 10s, interval: 500ms, attempts: 3, timeout: 1s}")
+            let logs = ["a", "b"].map { scene.workspace.root.appendingPathComponent("apply-\($0).log").path }
+            let first = try Spawn.start(
+                binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state + "-a"], output: logs[0])
+            try await Task.sleep(for: .milliseconds(700))
+            let second = try Spawn.start(
+                binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state + "-b"], output: logs[1])
+            #expect(Spawn.wait(first) == 0)
+            #expect(Spawn.wait(second) == 0)
+            let texts = try logs.map { try String(contentsOfFile: $0, encoding: .utf8) }
+            #expect(texts[0].contains("staging: result converged"), "\(texts[0])")
+            // The second waited, then found the environment in sync: it created nothing.
+            #expect(texts[1].contains("waiting for the lock: another apply holds it (pid \(first)"), "\(texts[1])")
+            #expect(texts[1].contains("staging: result unchanged"), "\(texts[1])")
+            let containers = try await scene.containers()
+            #expect(containers.map(\.name) == [scene.name], "\(containers.map(\.name))")
+        }
+    }
+
+    /// Class 7: a lease left by a killed apply is recovered and reported by the next one.
+    @Test func aLeaseLeftByAKilledApplyIsRecovered() async throws {
+        try await scene { scene in
+            let file = try scene.write(image: "v1")
+            let environment = ["RECONCILE_STATE_DIR": scene.state, "RECONCILE_TEST_ABORT_AT": "after-create"]
+            let pid = try Spawn.start(binary, ["apply", file], environment: environment)
+            #expect(Spawn.wait(pid) == -1)
+            #expect(try await scene.fixture.engine.inspectContainer("\(scene.name).lock") != nil)
+            let run = await scene.apply()
+            #expect(run.code == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("recovered a stale lock of pid \(pid)"), "\(run.stdout)")
+            #expect(try await scene.fixture.engine.inspectContainer("\(scene.name).lock") == nil)
+        }
+    }
+
+    /// Class 9: a signal while waiting for the lock stops at once, changing nothing; a signal
+    /// during a deploy that then fails reports the rollback (3), not the signal.
+    @Test func signalsStopAtOnceBeforeAChangeAndReportTheRealOutcomeAfter() async throws {
+        try await scene { scene in
+            let file = try scene.write(image: "v1")
+            #expect(await scene.apply().code == 0)
+            _ = try scene.write(image: "v2")
+            let lock = EngineLock(
+                engine: scene.fixture.engine, identity: LiveProcessIdentity(), clock: SystemClock(),
+                wallClock: { Date() })
+            let lease = try await lock.acquire(scene.fixture.spec(port: scene.port), ttl: .seconds(60), timeout: .zero)
+            let log = scene.workspace.root.appendingPathComponent("wait.log").path
+            let waiting = try Spawn.start(
+                binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state], output: log)
+            try await Task.sleep(for: .milliseconds(800))
+            let signalled = ContinuousClock.now
+            kill(waiting, SIGTERM)
+            #expect(Spawn.wait(waiting) == 143)
+            #expect(ContinuousClock.now - signalled < .seconds(2))
+            #expect(try String(contentsOfFile: log, encoding: .utf8).contains("interrupted while waiting for the lock"))
+            try await lock.release(lease)
+            #expect(try await scene.fixture.engine.inspectContainer(scene.name)?.image == "reconcile-fixture:v1")
+
+            _ = try scene.write(image: "unhealthy-404", extra: "health: {startup: 2s, interval: 300ms, attempts: 3}")
+            let failing = try Spawn.start(binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state])
+            try await Task.sleep(for: .milliseconds(1200))
+            kill(failing, SIGTERM)
+            #expect(Spawn.wait(failing) == 3)
+            #expect(try await scene.health().contains(#""version":"v1""#))
+        }
+    }
+
+    /// Class 2: killed while re-checking a container it had to start, the next apply gates it again.
+    @Test func aKillWhileStartingAStoppedContainerIsGatedAgain() async throws {
+        try await scene { scene in
+            let file = try scene.write(image: "v1")
+            #expect(await scene.apply().code == 0)
+            let active = try #require(try await scene.fixture.engine.inspectContainer(scene.name))
+            try await scene.fixture.engine.stopContainer(active.id, timeout: .seconds(1))
+            let environment = ["RECONCILE_STATE_DIR": scene.state, "RECONCILE_TEST_ABORT_AT": "during-gate"]
+            #expect(Spawn.wait(try Spawn.start(binary, ["apply", file], environment: environment)) == -1)
+            let run = await scene.apply()
+            #expect(run.code == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("was never verified; gating it now"), "\(run.stdout)")
+            #expect(try await scene.health().contains(#""version":"v1""#))
+        }
+    }
+
+    /// A person removes the new container during its gate: the deploy fails, v1 serves again.
+    @Test func aCandidateRemovedByHandMidGateIsRolledBack() async throws {
+        try await scene { scene in
+            _ = try scene.write(image: "v1")
+            #expect(await scene.apply().code == 0)
+            _ = try scene.write(image: "slow", extra: "health: {startup: 10s, interval: 500ms, attempts: 3}")
+            let engine = scene.fixture.engine
+            let candidateName = "\(scene.name)-candidate"
+            let remover = Task {
+                for _ in 0..<100 {
+                    if let candidate = try await engine.inspectContainer(candidateName),
+                        candidate.state == .running
+                    {
+                        try await engine.removeContainer(candidate.id, force: true)
+                        return true
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                return false
+            }
+            let run = await scene.apply()
+            #expect(try await remover.value)
+            #expect(run.code == 3, "\(run.stderr)")
+            #expect(run.stderr.contains("was removed during its gate"), "\(run.stderr)")
+            #expect(try await scene.health().contains(#""version":"v1""#))
+        }
+    }
+
+    /// Class 10: a paused active container is the environment's own: diff plans to unpause it,
+    /// not a conflict with "a process that is not a container"; apply unpauses and gates it.
+    @Test func aPausedActiveContainerIsUnpaused() async throws {
+        try await scene { scene in
+            let file = try scene.write(image: "v1")
+            #expect(await scene.apply().code == 0)
+            let active = try #require(try await scene.fixture.engine.inspectContainer(scene.name))
+            let paused = Spawn.wait(try Spawn.start("/usr/bin/env", ["docker", "pause", active.id]))
+            #expect(paused == 0)
+            let diff = await scene.fixture.run(["diff", file])
+            #expect(diff.code == 2, "\(diff.stdout)\(diff.stderr)")
+            #expect(diff.stdout.contains("state: paused → running"), "\(diff.stdout)")
+            #expect(!diff.stdout.contains("not a container"))
+            let run = await scene.apply()
+            #expect(run.code == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("staging: unpause"))
+            #expect(try await scene.fixture.engine.inspectContainer(scene.name)?.id == active.id)
+        }
+    }
+
+    /// Class 13: a state directory another user owns is refused before anything changes.
+    @Test func aStateDirectoryOfAnotherUserIsRefused() async throws {
+        try await scene { scene in
+            let file = try scene.write(image: "v1")
+            let state = scene.workspace.root.appendingPathComponent("theirs").path
+            mkdir(state, 0o700)
+            chown(state, 65534, 65534)
+            let run = await scene.fixture.run(["apply", file], environment: ["RECONCILE_STATE_DIR": state])
+            #expect(run.code == 1)
+            #expect(
+                run.stderr.contains("the state directory \(state) belongs to uid 65534, not to you"), "\(run.stderr)")
+            #expect(try await scene.containers().isEmpty)
+        }
+    }
+}

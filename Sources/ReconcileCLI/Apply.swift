@@ -73,10 +73,12 @@ extension Reconcile {
             let interruption = Interruption { context.warn("reconcile: \($0)") }
             interruption.install()
             defer { interruption.uninstall() }
-            let reconciler = Reconciler(
+            var reconciler = Reconciler(
                 engine: engine, probe: HTTPHealthProbe(), clock: SystemClock(), wallClock: context.now, state: store,
                 identity: context.identity, hostPorts: context.hostPorts, reporter: printer,
                 abortAt: context.environment["RECONCILE_TEST_ABORT_AT"])
+            reconciler.secretFiles = TmpfsSecretFiles(
+                root: TmpfsSecretFiles.defaultRoot(environment: context.environment))
             var approval = Reconciler.ApprovalMode.none
             if approve {
                 approval = .approved

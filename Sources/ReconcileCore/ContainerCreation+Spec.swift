@@ -7,9 +7,11 @@ extension ContainerCreation {
     ///   - name: the container's name; the active name unless a caller stages it under another.
     ///   - revision: the git revision of the environment file, when known.
     ///   - deployedAt: the deploy time, stored as a label (ISO 8601).
+    ///   - secretFolder: with `secrets_mode: file`, the files `writeSecretFiles` made: each secret
+    ///     is mounted from there and named in `<NAME>_FILE` instead of being a variable.
     public init(
         desired: DesiredEnvironment, name: String? = nil, revision: String? = nil,
-        deployedAt: Date
+        deployedAt: Date, secretFolder: SecretFolder? = nil
     ) {
         let spec = desired.spec
         let config = desired.runtimeConfig
@@ -23,13 +25,45 @@ extension ContainerCreation {
         ]
         if let revision { labels[Labels.revision] = revision }
         let plain = spec.env.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        let secret = spec.secrets.sorted().compactMap { key in desired.secretValues[key].map { (key, $0) } }
+        var secret: [(String, String)] = []
+        var mounts: [FileMount] = []
+        if let secretFolder {
+            labels[Labels.secretFolder] = secretFolder.path
+            for name in spec.secrets.sorted() {
+                guard let file = secretFolder.files[name] else { continue }
+                secret.append(("\(name)_FILE", SecretFolder.target(name)))
+                mounts.append(FileMount(source: file, target: SecretFolder.target(name)))
+            }
+        } else {
+            secret = spec.secrets.sorted().compactMap { key in desired.secretValues[key].map { (key, $0) } }
+        }
         self.init(
             name: name ?? spec.containerName, image: spec.image.description, environment: plain + secret,
             command: spec.command, labels: labels,
             port: PublishedPort(hostIP: spec.bind, hostPort: spec.port, containerPort: spec.containerPort),
             restart: spec.restart, memory: spec.memory, cpus: spec.cpus, stopTimeout: spec.stopTimeout,
             healthcheck: spec.dockerHealthcheck)
+        self.mounts = mounts
+    }
+
+    /// With `secrets_mode: file`, writes the secret values to files for `container` (nil otherwise).
+    public static func writeSecretFiles(
+        _ desired: DesiredEnvironment, to store: (any SecretFileStore)?, container: String, user: String?
+    ) throws -> SecretFolder? {
+        let spec = desired.spec
+        guard spec.secretsMode == .file, !spec.secrets.isEmpty else { return nil }
+        guard let store else { throw StateError("secrets_mode: file needs a folder for secret files; none is set up") }
+        return try store.write(desired.secretValues, for: container, user: user)
+    }
+
+    /// Writes the secret files of an existing container again when its folder is gone (a reboot
+    /// empties tmpfs); the values are the file's, which match the container (its fingerprint does).
+    public static func restoreSecretFiles(
+        _ desired: DesiredEnvironment, of container: ContainerSnapshot, to store: (any SecretFileStore)?,
+        user: String?
+    ) throws {
+        guard let folder = container.labels[Labels.secretFolder], let store, !store.exists(folder) else { return }
+        try store.restore(desired.secretValues, in: folder, user: user)
     }
 
     /// UTC, second precision, sortable as text: `2026-11-26T18:00:00Z`.

@@ -114,6 +114,10 @@ public struct ImageSnapshot: Sendable, Equatable {
     public var repoDigests: [String]
     public var repoTags: [String]
     public var created: Date?
+    /// The user the image runs as (`10001`, `app`, `10001:10001`), nil for root.
+    public var user: String?
+    /// The TCP ports the image declares with EXPOSE.
+    public var exposedPorts: [Int] = []
 
     public init(id: String, repoDigests: [String] = [], repoTags: [String] = [], created: Date? = nil) {
         self.id = id
@@ -158,6 +162,8 @@ public struct ContainerCreation: Sendable, Equatable {
     public var cpus: Double?
     public var stopTimeout: Duration
     public var healthcheck: DockerHealthcheck?
+    /// Host files mounted read-only into the container (secrets with `secrets_mode: file`).
+    public var mounts: [FileMount] = []
 
     public init(
         name: String, image: String, environment: [(String, String)], command: [String]?, labels: [String: String],
@@ -181,6 +187,17 @@ public struct ContainerCreation: Sendable, Equatable {
         lhs.name == rhs.name && lhs.image == rhs.image && lhs.environment.elementsEqual(rhs.environment, by: ==)
             && lhs.command == rhs.command && lhs.labels == rhs.labels && lhs.port == rhs.port
             && lhs.restart == rhs.restart && lhs.memory == rhs.memory && lhs.cpus == rhs.cpus
-            && lhs.stopTimeout == rhs.stopTimeout && lhs.healthcheck == rhs.healthcheck
+            && lhs.stopTimeout == rhs.stopTimeout && lhs.healthcheck == rhs.healthcheck && lhs.mounts == rhs.mounts
+    }
+}
+
+/// A host file mounted read-only into a container.
+public struct FileMount: Sendable, Equatable {
+    public var source: String
+    public var target: String
+
+    public init(source: String, target: String) {
+        self.source = source
+        self.target = target
     }
 }

@@ -143,11 +143,13 @@ public struct DeployContext: Sendable {
     public var unverifiedID: String?
     /// Test hook: the process dies at the named step (see `StopStartStrategy.Step`).
     public var abortAt: String?
+    /// Where `secrets_mode: file` writes secret files; nil when none is set up.
+    public var secretFiles: (any SecretFileStore)?
 
     public init(
         engine: any ContainerEngine, probe: any HealthProbe, clock: any DeployClock, reporter: any DeployReporter,
         recorder: DeployRecorder, wallClock: @escaping @Sendable () -> Date = { Date() }, revision: String? = nil,
-        unverifiedID: String? = nil, abortAt: String? = nil
+        unverifiedID: String? = nil, abortAt: String? = nil, secretFiles: (any SecretFileStore)? = nil
     ) {
         self.engine = engine
         self.verifier = Verifier(engine: engine, probe: probe, clock: clock)
@@ -158,6 +160,13 @@ public struct DeployContext: Sendable {
         self.revision = revision
         self.unverifiedID = unverifiedID
         self.abortAt = abortAt
+        self.secretFiles = secretFiles
+    }
+
+    /// Removes a container by id, and its secret files when it has any.
+    func remove(_ id: String, labels: [String: String]) async throws {
+        try await engine.removeContainer(id, force: true)
+        if let folder = labels[Labels.secretFolder] { secretFiles?.remove(folder) }
     }
 
     /// Reports one step of `spec`'s deploy; `since` adds how long it took.

@@ -15,6 +15,7 @@ public struct EnvironmentSpec: Sendable, Equatable {
     public var env: [String: String] = [:]
     public var secrets: [String] = []
     public var secretsFile: String?
+    public var secretsMode: SecretsMode = .env
     public var command: [String]?
     public var restart: RestartPolicy = .unlessStopped
     public var memory: Int64?

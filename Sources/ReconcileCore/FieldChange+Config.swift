@@ -29,7 +29,7 @@ extension FieldChange {
     }
 
     private static let order = [
-        "image", "ports", "env", "secrets", "command", "restart", "resources.memory", "resources.cpus",
+        "image", "ports", "env", "secrets", "secrets_mode", "command", "restart", "resources.memory", "resources.cpus",
         "stop_timeout", "docker_healthcheck",
     ]
 
@@ -56,6 +56,7 @@ extension FieldChange {
                     : $0.value.hasPrefix("hmac:") ? "(\($0.value))" : "(sha256 \($0.value))"
             )
         }
+        if let mode = config.secretsMode { rows.append(("secrets_mode", mode)) }
         if let command = config.command { rows.append(("command", render(command))) }
         if let memory = config.memory { rows.append(("resources.memory", memory)) }
         if let cpus = config.cpus { rows.append(("resources.cpus", String(cpus))) }

@@ -10,6 +10,8 @@ public enum Labels {
     public static let config = "io.reconcile.config"
     /// The git commit of the environment file when it was applied (`+dirty` when it had local changes).
     public static let revision = "io.reconcile.revision"
+    /// With `secrets_mode: file`, the host folder of the container's secret files.
+    public static let secretFolder = "io.reconcile.secret-folder"
     /// When the container was deployed, ISO 8601.
     public static let deployedAt = "io.reconcile.deployed-at"
 }

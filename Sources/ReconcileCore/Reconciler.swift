@@ -18,6 +18,8 @@ public struct Reconciler: Sendable {
     public var reporter: any DeployReporter
     /// Test hook: the process dies at the named step (see `StopStartStrategy.Step`).
     public var abortAt: String?
+    /// Where `secrets_mode: file` writes secret files.
+    public var secretFiles: (any SecretFileStore)?
 
     public init(
         engine: any ContainerEngine, probe: any HealthProbe, clock: any DeployClock,
@@ -213,14 +215,27 @@ public struct Reconciler: Sendable {
         }
         let context = DeployContext(
             engine: engine, probe: probe, clock: clock, reporter: reporter, recorder: recorder, wallClock: wallClock,
-            revision: options.revision, unverifiedID: unverifiedID, abortAt: abortAt)
+            revision: options.revision, unverifiedID: unverifiedID, abortAt: abortAt, secretFiles: secretFiles)
         let outcome = await strategy.deploy(desired, plan: plan, host: host, context: context)
+        await sweepSecretFolders(spec)
         do {
             try state.clearDeployRecord(spec.containerName)
         } catch {
             say(spec, "record", "could not clear the deploy's record (\(error))", ok: false)
         }
         return outcome
+    }
+
+    /// Removes secret folders of this environment that no container uses any more (their container
+    /// was removed by hand, or an apply was killed before it could remove them).
+    func sweepSecretFolders(_ spec: EnvironmentSpec) async {
+        guard spec.secretsMode == .file, let secretFiles, let containers = try? await engine.containers() else {
+            return
+        }
+        let used = Set(containers.compactMap { $0.labels[Labels.secretFolder] })
+        for folder in secretFiles.folders(prefix: spec.candidateName + "-") where !used.contains(folder) {
+            secretFiles.remove(folder)
+        }
     }
 
     /// Finishes what an interrupted apply left, as far as its record and the engine agree: a

@@ -16,6 +16,8 @@ public struct RuntimeConfig: Sendable, Equatable, Codable {
     public var env: [String: String]
     /// Secret name → fingerprint of its value (`"?"` when the value was not available).
     public var secrets: [String: String]
+    /// `file` with `secrets_mode: file`; absent for the default, so that older fingerprints stay valid.
+    public var secretsMode: String?
     public var command: [String]?
     public var restart: String
     public var memory: String?
@@ -44,6 +46,7 @@ public struct RuntimeConfig: Sendable, Equatable, Codable {
                     } ?? Self.unknownSecret
                 )
             })
+        secretsMode = spec.secretsMode == .file ? SecretsMode.file.rawValue : nil
         command = spec.command
         restart = spec.restart.rawValue
         memory = spec.memory.map { Quantities.format(bytes: $0) }

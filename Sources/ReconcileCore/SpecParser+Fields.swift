@@ -39,6 +39,9 @@ extension SpecParser {
         if let node = fields["secrets_file"], let value = reader.string(node, "secrets_file") {
             spec.secretsFile = value
         }
+        if let node = fields["secrets_mode"], let value = reader.choice(node, "secrets_mode", as: SecretsMode.self) {
+            spec.secretsMode = value
+        }
         if let node = fields["command"], let value = reader.stringList(node, "command") {
             if value.isEmpty {
                 reader.report(node, "command", "must not be empty; leave it out to use the image's command")

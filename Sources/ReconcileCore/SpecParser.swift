@@ -11,7 +11,8 @@ public enum SpecParser {
 
     static let topKeys = [
         "service", "environment", "image", "pull", "port", "container_port", "bind", "env", "secrets",
-        "secrets_file", "command", "restart", "resources", "stop_timeout", "docker_healthcheck", "health",
+        "secrets_file", "secrets_mode", "command", "restart", "resources", "stop_timeout", "docker_healthcheck",
+        "health",
         "smoke", "performance", "backups", "approval",
     ]
 

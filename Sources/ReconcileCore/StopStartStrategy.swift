@@ -34,7 +34,8 @@ public struct StopStartStrategy: ReplaceStrategy {
         // Leftovers of an interrupted apply go first; they are ours and hold nothing we need.
         let leftovers = plan.prune.filter(\.leftover)
         for item in leftovers {
-            try? await context.engine.removeContainer(item.id, force: true)
+            let labels = host.containers.first { $0.id == item.id }?.labels ?? [:]
+            try? await context.remove(item.id, labels: labels)
             context.say(spec, "clean", "removed \(item.name), left over from an interrupted apply")
         }
         let mine = host.containers.filter { container in
@@ -47,7 +48,9 @@ public struct StopStartStrategy: ReplaceStrategy {
             return await prune(spec, backups: mine.backups(of: spec), context: context, summary: "in sync")
         case .start:
             guard let current else { return .refused("no container to start") }
-            return await restart(desired, current: current, backups: mine.backups(of: spec), context: context)
+            return await restart(
+                desired, current: current, backups: mine.backups(of: spec),
+                user: host.images[spec.image.description]?.user, context: context)
         case .create, .replace:
             return await replace(desired, current: current, mine: mine, host: host, context: context)
         case .conflict:
@@ -66,12 +69,21 @@ public struct StopStartStrategy: ReplaceStrategy {
 
         var started = context.clock.now()
         let candidateID: String
+        let folder: SecretFolder?
         do {
-            let creation = ContainerCreation(
-                desired: desired, name: spec.candidateName, revision: context.revision,
-                deployedAt: context.wallClock())
+            folder = try ContainerCreation.writeSecretFiles(
+                desired, to: context.secretFiles, container: spec.candidateName,
+                user: host.images[spec.image.description]?.user)
+        } catch {
+            return .refused("\(error); nothing was changed")
+        }
+        let creation = ContainerCreation(
+            desired: desired, name: spec.candidateName, revision: context.revision, deployedAt: context.wallClock(),
+            secretFolder: folder)
+        do {
             candidateID = try await engine.createContainer(creation)
         } catch {
+            if let folder { context.secretFiles?.remove(folder.path) }
             return .refused("\(error); nothing was changed")
         }
         recorder.step(.created) { $0.candidateID = candidateID }
@@ -88,7 +100,7 @@ public struct StopStartStrategy: ReplaceStrategy {
                 try await engine.renameContainer(current.id, to: backupName)
             } catch {
                 // Nothing but the candidate changed: remove it (by id) and leave the running one as it was.
-                try? await engine.removeContainer(candidateID, force: true)
+                try? await context.remove(candidateID, labels: creation.labels)
                 return .refused(
                     "cannot rename \(spec.containerName) aside to \(backupName): \(error); nothing was changed, "
                         + "\(current.image) (\(current.shortID)) still serves")
@@ -111,7 +123,7 @@ public struct StopStartStrategy: ReplaceStrategy {
             } catch {
                 return await rollBack(
                     spec, failedID: candidateID, failure: "cannot stop \(container.name): \(error)", backups: backups,
-                    context: context)
+                    context: context, failedLabels: creation.labels)
             }
             context.say(spec, "stop", backups.first { $0.id == container.id }?.name ?? container.name, since: started)
         }
@@ -122,7 +134,9 @@ public struct StopStartStrategy: ReplaceStrategy {
         do {
             try await engine.startContainer(candidateID)
         } catch {
-            return await rollBack(spec, failedID: candidateID, failure: "\(error)", backups: backups, context: context)
+            return await rollBack(
+                spec, failedID: candidateID, failure: "\(error)", backups: backups, context: context,
+                failedLabels: creation.labels)
         }
         context.say(spec, "start", spec.candidateName, since: startedAt)
         abortIfAsked(.duringGate, context)
@@ -130,7 +144,9 @@ public struct StopStartStrategy: ReplaceStrategy {
             spec, containerID: candidateID, startedAt: startedAt, restartsBefore: 0)
         for line in verdict.lines { context.say(spec, "gate", line) }
         if let failure = verdict.failure {
-            return await rollBack(spec, failedID: candidateID, failure: failure, backups: backups, context: context)
+            return await rollBack(
+                spec, failedID: candidateID, failure: failure, backups: backups, context: context,
+                failedLabels: creation.labels)
         }
 
         recorder.step(.verified)
@@ -141,7 +157,7 @@ public struct StopStartStrategy: ReplaceStrategy {
             return await rollBack(
                 spec, failedID: candidateID,
                 failure: "passed its gate but cannot take the name \(spec.containerName): \(error)", backups: backups,
-                context: context)
+                context: context, failedLabels: creation.labels)
         }
         context.say(spec, "promote", "\(spec.candidateName) → \(spec.containerName)")
         return await prune(
@@ -150,7 +166,8 @@ public struct StopStartStrategy: ReplaceStrategy {
 
     /// Starts (or unpauses, or only re-checks) the active container and gates it.
     private func restart(
-        _ desired: DesiredEnvironment, current: ContainerSnapshot, backups: [ContainerSnapshot], context: DeployContext
+        _ desired: DesiredEnvironment, current: ContainerSnapshot, backups: [ContainerSnapshot], user: String?,
+        context: DeployContext
     ) async -> DeployOutcome {
         let spec = desired.spec
         let engine = context.engine
@@ -159,6 +176,7 @@ public struct StopStartStrategy: ReplaceStrategy {
         let restartsBefore = (try? await engine.inspectContainer(current.id))?.restartCount ?? 0
         let startedAt = context.clock.now()
         do {
+            try ContainerCreation.restoreSecretFiles(desired, of: current, to: context.secretFiles, user: user)
             switch current.state {
             case .running:
                 context.say(spec, "check", "\(spec.containerName) was never verified; gating it now")
@@ -170,14 +188,18 @@ public struct StopStartStrategy: ReplaceStrategy {
                 context.say(spec, "start", spec.containerName, since: startedAt)
             }
         } catch {
-            return await rollBack(spec, failedID: current.id, failure: "\(error)", backups: backups, context: context)
+            return await rollBack(
+                spec, failedID: current.id, failure: "\(error)", backups: backups, context: context,
+                failedLabels: current.labels)
         }
         abortIfAsked(.duringGate, context)
         let verdict = await context.verifier.verify(
             spec, containerID: current.id, startedAt: startedAt, restartsBefore: restartsBefore)
         for line in verdict.lines { context.say(spec, "gate", line) }
         if let failure = verdict.failure {
-            return await rollBack(spec, failedID: current.id, failure: failure, backups: backups, context: context)
+            return await rollBack(
+                spec, failedID: current.id, failure: failure, backups: backups, context: context,
+                failedLabels: current.labels)
         }
         return await prune(
             spec, backups: backups, context: context, summary: "\(spec.image) serving on port \(spec.port)")
@@ -188,7 +210,7 @@ public struct StopStartStrategy: ReplaceStrategy {
     {
         for backup in BackupPolicy.surplus(backups, of: spec) {
             do {
-                try await context.engine.removeContainer(backup.id, force: true)
+                try await context.remove(backup.id, labels: backup.labels)
                 context.say(spec, "prune", "removed old backup \(backup.name)")
             } catch {
                 context.say(spec, "prune", "could not remove \(backup.name): \(error)", ok: false)
@@ -201,7 +223,7 @@ public struct StopStartStrategy: ReplaceStrategy {
     /// active name, health-checked.
     private func rollBack(
         _ spec: EnvironmentSpec, failedID: String, failure: String, backups: [ContainerSnapshot],
-        context: DeployContext
+        context: DeployContext, failedLabels: [String: String] = [:]
     ) async -> DeployOutcome {
         let engine = context.engine
         let started = context.clock.now()
@@ -216,7 +238,7 @@ public struct StopStartStrategy: ReplaceStrategy {
         // No graceful stop for a container that failed its gate: a forced remove kills it at once,
         // where a stop would wait out its stop timeout first (a crash-looping one ignores SIGTERM).
         do {
-            try await engine.removeContainer(failedID, force: true)
+            try await context.remove(failedID, labels: failedLabels)
         } catch {
             let state = await describe(spec, context: context)
             return .rollbackFailed(

@@ -21,11 +21,18 @@ struct CreateContainerBody: Encodable, Equatable {
         var Name: String
         var MaximumRetryCount: Int
     }
+    struct MountPart: Encodable, Equatable {
+        var `Type` = "bind"
+        var Source: String
+        var Target: String
+        var ReadOnly = true
+    }
     struct HostConfigPart: Encodable, Equatable {
         var PortBindings: [String: [PortBindingPart]]
         var RestartPolicy: RestartPolicyPart
         var Memory: Int64?
         var NanoCpus: Int64?
+        var Mounts: [MountPart]?
     }
     struct Empty: Encodable, Equatable {}
 
@@ -56,7 +63,9 @@ struct CreateContainerBody: Encodable, Equatable {
                 ["\($0.containerPort)/tcp": [PortBindingPart(HostIp: $0.hostIP, HostPort: String($0.hostPort))]]
             } ?? [:],
             RestartPolicy: RestartPolicyPart(Name: request.restart.rawValue, MaximumRetryCount: 0),
-            Memory: request.memory, NanoCpus: request.cpus.map { Int64(saturating: ($0 * 1e9).rounded()) })
+            Memory: request.memory, NanoCpus: request.cpus.map { Int64(saturating: ($0 * 1e9).rounded()) },
+            Mounts: request.mounts.isEmpty
+                ? nil : request.mounts.map { MountPart(Source: $0.source, Target: $0.target) })
     }
 
     /// Canonical JSON (sorted keys), as sent and as the golden tests compare it.

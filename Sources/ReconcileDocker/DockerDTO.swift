@@ -93,15 +93,25 @@ enum DockerDTO {
     }
 
     struct ImageInspect: Decodable {
+        struct ConfigPart: Decodable {
+            var User: String?
+            var ExposedPorts: [String: Empty]?
+        }
+        struct Empty: Decodable {}
         var Id: String
         var RepoTags: [String]?
         var RepoDigests: [String]?
         var Created: String?
+        var Config: ConfigPart?
 
         var snapshot: ImageSnapshot {
-            ImageSnapshot(
+            var image = ImageSnapshot(
                 id: Id, repoDigests: RepoDigests ?? [], repoTags: RepoTags ?? [],
                 created: Created.flatMap(DockerDTO.date))
+            image.user = Config?.User.flatMap { $0.isEmpty ? nil : $0 }
+            image.exposedPorts = (Config?.ExposedPorts ?? [:]).keys
+                .compactMap { key in key.hasSuffix("/tcp") ? Int(key.dropLast(4)) : nil }.sorted()
+            return image
         }
     }
 

@@ -17,7 +17,7 @@ public struct FileStateStore: StateStore {
     /// directory is fine: reads find nothing, and writes fail with a clear error.
     public init(path: String, create: Bool = true) throws {
         location = path
-        try Self.prepare(path, create: create)
+        try PrivateDirectory.prepare(path, create: create, role: "the state directory", option: "--state-dir")
     }
 
     // MARK: - Journal
@@ -164,60 +164,9 @@ public struct FileStateStore: StateStore {
     }
 
     private func failure(_ what: String, _ code: Int32) -> StateError {
-        StateError("\(what) in the state directory \(location): \(String(cString: strerror(code)))\(Self.hint(code))")
-    }
-
-    static func hint(_ code: Int32) -> String {
-        switch code {
-        case EACCES, EPERM, EROFS:
-            return "; choose a writable one with --state-dir or RECONCILE_STATE_DIR"
-        case ENOSPC, EDQUOT: return "; free some space"
-        default: return ""
-        }
-    }
-
-    // MARK: - The directory
-
-    static func prepare(_ path: String, create: Bool) throws {
-        var info = stat()
-        if stat(path, &info) != 0 {
-            guard errno == ENOENT else { throw directoryError(path, errno) }
-            guard create else { return }
-            try makeDirectory(path)
-            guard stat(path, &info) == 0 else { throw directoryError(path, errno) }
-        }
-        guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw StateError("the state directory \(path) is not a directory; choose another with --state-dir")
-        }
-        let me = geteuid()
-        guard info.st_uid == me else {
-            throw StateError(
-                "the state directory \(path) belongs to uid \(info.st_uid), not to you (uid \(me)); another user could "
-                    + "change what apply reads there. Use a directory of your own (--state-dir), or chown it")
-        }
-        guard info.st_mode & 0o022 == 0 else {
-            throw StateError(
-                "the state directory \(path) may be written by other users (mode \(String(info.st_mode & 0o777, radix: 8))); "
-                    + "run chmod 700 \(path), or choose another with --state-dir")
-        }
-        if info.st_mode & 0o077 != 0 { chmod(path, 0o700) }
-    }
-
-    /// Makes the directory (0700) and any missing parents (0755, like mkdir -p).
-    private static func makeDirectory(_ path: String) throws {
-        let parent = (path as NSString).deletingLastPathComponent
-        if !parent.isEmpty, parent != path, access(parent, F_OK) != 0 {
-            do {
-                try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-            } catch {
-                throw directoryError(path, EACCES)
-            }
-        }
-        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw directoryError(path, errno) }
-    }
-
-    private static func directoryError(_ path: String, _ code: Int32) -> StateError {
-        StateError("cannot create the state directory \(path): \(String(cString: strerror(code)))\(hint(code))")
+        StateError(
+            "\(what) in the state directory \(location): \(String(cString: strerror(code)))"
+                + PrivateDirectory.hint(code, option: "--state-dir or RECONCILE_STATE_DIR"))
     }
 
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

@@ -135,3 +135,36 @@ public final class FakeIdentity: ProcessIdentity, Sendable {
         return !dead.withLock { $0.contains(holder.pid) }
     }
 }
+
+/// Secret files in memory: folder → name → value.
+public final class FakeSecretFiles: SecretFileStore, Sendable {
+    private let folders = Locked([String: [String: String]]())
+    private let counter = Locked(0)
+
+    public init() {}
+
+    public var all: [String: [String: String]] { folders.withLock { $0 } }
+
+    public func write(_ values: [String: String], for container: String, user: String?) throws -> SecretFolder {
+        let number = counter.withLock { value -> Int in
+            value += 1
+            return value
+        }
+        let path = "/fake/\(container)-\(number)"
+        folders.withLock { $0[path] = values }
+        return SecretFolder(
+            path: path, files: Dictionary(uniqueKeysWithValues: values.keys.map { ($0, "\(path)/\($0)") }))
+    }
+
+    public func restore(_ values: [String: String], in folder: String, user: String?) throws {
+        folders.withLock { $0[folder] = values }
+    }
+
+    public func remove(_ folder: String) { _ = folders.withLock { $0.removeValue(forKey: folder) } }
+
+    public func exists(_ folder: String) -> Bool { folders.withLock { $0[folder] != nil } }
+
+    public func folders(prefix: String) -> [String] {
+        folders.withLock { $0.keys.filter { $0.hasPrefix("/fake/" + prefix) }.sorted() }
+    }
+}

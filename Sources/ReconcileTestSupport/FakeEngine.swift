@@ -6,6 +6,8 @@ import ReconcileCore
 /// (name clashes, 404s, port bindings only while running).
 public actor FakeEngine: ContainerEngine {
     public private(set) var calls: [String] = []
+    /// Every container creation asked for, in order.
+    public private(set) var creations: [ContainerCreation] = []
     private var containersByID: [String: ContainerSnapshot] = [:]
     private var order: [String] = []
     private var images: [String: ImageSnapshot]
@@ -90,6 +92,7 @@ public actor FakeEngine: ContainerEngine {
 
     public func createContainer(_ request: ContainerCreation) async throws -> String {
         try record("create \(request.name)", "create")
+        creations.append(request)
         guard find(request.name) == nil else {
             throw EngineError.api(
                 status: 409, message: "Conflict. The container name \"/\(request.name)\" is already in use",

@@ -181,4 +181,43 @@ struct HardeningTests {
             #expect(try await scene.containers().isEmpty)
         }
     }
+
+    /// Class 12: with `secrets_mode: file` the value is a file in the container, not a variable
+    /// `docker inspect` shows; a reboot's empty tmpfs is refilled before a start.
+    @Test func secretFilesReachTheContainerAndNotItsEnvironment() async throws {
+        try await scene { scene in
+            let secrets = "/dev/shm/reconcile-it-\(scene.fixture.runID)"
+            defer { try? FileManager.default.removeItem(atPath: secrets) }
+            let value = "s3cret-\(scene.fixture.runID)"
+            let file = try scene.write(
+                image: "v1", extra: ApplyIntegrationTests.fastGate + "\nsecrets: [API_TOKEN]\nsecrets_mode: file")
+            let environment = [
+                "RECONCILE_STATE_DIR": scene.state, "RECONCILE_SECRETS_DIR": secrets, "API_TOKEN": value,
+            ]
+            let run = await scene.fixture.run(["apply", file], environment: environment)
+            #expect(run.code == 0, "\(run.stderr)")
+            let active = try #require(try await scene.fixture.engine.inspectContainer(scene.name))
+            let folder = try #require(active.labels[Labels.secretFolder])
+            #expect(folder.hasPrefix(secrets + "/"))
+            let output = scene.workspace.root.appendingPathComponent("exec.log").path
+            let status = Spawn.wait(
+                try Spawn.start(
+                    "/usr/bin/env", ["docker", "exec", active.id, "/bin/busybox", "cat", "/run/secrets/API_TOKEN"],
+                    output: output))
+            #expect(status == 0)
+            #expect(try String(contentsOfFile: output, encoding: .utf8) == value)
+            let inspect = scene.workspace.root.appendingPathComponent("inspect.log").path
+            _ = Spawn.wait(try Spawn.start("/usr/bin/env", ["docker", "inspect", active.id], output: inspect))
+            let dump = try String(contentsOfFile: inspect, encoding: .utf8)
+            #expect(dump.contains("API_TOKEN_FILE=/run/secrets/API_TOKEN"))
+            #expect(!dump.contains(value), "the value must not be in docker inspect")
+
+            // A reboot empties tmpfs: the next start writes the files again before starting.
+            try await scene.fixture.engine.stopContainer(active.id, timeout: .seconds(1))
+            try FileManager.default.removeItem(atPath: folder)
+            let again = await scene.fixture.run(["apply", file], environment: environment)
+            #expect(again.code == 0, "\(again.stderr)")
+            #expect(try String(contentsOfFile: folder + "/API_TOKEN", encoding: .utf8) == value)
+        }
+    }
 }

@@ -16,16 +16,27 @@ struct ReconcilerTests {
         let state = FakeStateStore(key: [UInt8](repeating: 1, count: 32))
         let identity = FakeIdentity()
         let log = EventLog()
+        let secretFiles = FakeSecretFiles()
 
         func reconcile(
             _ desired: DesiredEnvironment, approval: Reconciler.ApprovalMode = .approved,
             cancelled: @escaping @Sendable () -> Bool = { false }
         ) async -> DeployOutcome {
-            let reconciler = Reconciler(
+            var reconciler = Reconciler(
                 engine: engine, probe: probe, clock: clock, wallClock: { Date(timeIntervalSince1970: 1_800_000_000) },
                 state: state, identity: identity, reporter: log)
+            reconciler.secretFiles = secretFiles
             let options = Reconciler.Options(approval: approval, revision: "abc", cancelled: cancelled)
             return await reconciler.reconcile(desired, options: options).outcome
+        }
+
+        /// Like `reconcile`, with another run's secret files.
+        func reconcileSharing(_ files: FakeSecretFiles, _ desired: DesiredEnvironment) async -> DeployOutcome {
+            var reconciler = Reconciler(
+                engine: engine, probe: probe, clock: clock, wallClock: { Date(timeIntervalSince1970: 1_800_000_000) },
+                state: state, identity: identity, reporter: log)
+            reconciler.secretFiles = files
+            return await reconciler.reconcile(desired, options: Reconciler.Options(approval: .approved)).outcome
         }
 
         /// Steps reported, without the lock's own.
@@ -538,6 +549,40 @@ struct ReconcilerTests {
         ] as [([DeployOutcome], Int32?, Bool, Int32)])
     func exitCodesTellOutcomesApart(_ outcomes: [DeployOutcome], _ signal: Int32?, _ detailed: Bool, _ code: Int32) {
         #expect(ExitCodes.apply(outcomes, interruptedBy: signal, detailed: detailed) == code)
+    }
+
+    /// Issue 8, class 12: with `secrets_mode: file` a value is a mounted file, never a variable;
+    /// a failed deploy's files go with it, and files nobody uses are swept.
+    @Test func secretFilesAreMountedAndCleanedUp() async throws {
+        var filed = spec
+        filed.secrets = ["API_TOKEN"]
+        filed.secretsMode = .file
+        let key = [UInt8](repeating: 5, count: 32)
+        let desired = DesiredEnvironment(spec: filed, secretValues: ["API_TOKEN": "hunter2"], fingerprintKey: key)
+        let engine = FakeEngine(images: ["acme/app:v1": image])
+        let run = Run(engine: engine)
+        #expect(await run.reconcile(desired) == .converged("acme/app:v1 serving on port 18001"))
+        let creation = try #require(await engine.creations.last)
+        #expect(creation.environment.map(\.0) == ["API_TOKEN_FILE"])
+        #expect(creation.environment.first?.1 == "/run/secrets/API_TOKEN")
+        #expect(!creation.environment.contains { $0.1.contains("hunter2") })
+        let folder = try #require(creation.labels[Labels.secretFolder])
+        #expect(creation.mounts == [FileMount(source: "\(folder)/API_TOKEN", target: "/run/secrets/API_TOKEN")])
+        #expect(run.secretFiles.all[folder] == ["API_TOKEN": "hunter2"])
+
+        // A new value that fails its gate: its files go with the failed container, and an orphan
+        // (its container removed by hand) is swept.
+        let orphan = try run.secretFiles.write(["API_TOKEN": "x"], for: "app-staging-candidate", user: nil)
+        var failing = filed
+        failing.health.attempts = 1
+        failing.health.startup = .zero
+        let probe = ScriptedProbe { _, call in call == 1 ? HTTPAnswer(status: 500) : HTTPAnswer(status: 200, body: "{}")
+        }
+        let changed = DesiredEnvironment(spec: failing, secretValues: ["API_TOKEN": "hunter3"], fingerprintKey: key)
+        let outcome = await Run(engine: engine, probe: probe).reconcileSharing(run.secretFiles, changed)
+        #expect(rollbackFailure(outcome) != nil)
+        #expect(
+            Array(run.secretFiles.all.keys) == [folder], "\(run.secretFiles.all.keys.sorted()), orphan \(orphan.path)")
     }
 
     @Test func judgeComparesJSONFields() {

@@ -53,7 +53,7 @@ extension ContainerCreation {
         let spec = desired.spec
         guard spec.secretsMode == .file, !spec.secrets.isEmpty else { return nil }
         guard let store else { throw StateError("secrets_mode: file needs a folder for secret files; none is set up") }
-        return try store.write(desired.secretValues, for: container, user: user)
+        return try store.place(desired.secretValues, for: container, user: user)
     }
 
     /// Writes the secret files of an existing container again when its folder is gone (a reboot

@@ -11,9 +11,9 @@ public enum SecretsMode: String, Sendable, CaseIterable, Codable {
 
 /// Where `secrets_mode: file` keeps the host side of secret files. `TmpfsSecretFiles` is the live one.
 public protocol SecretFileStore: Sendable {
-    /// Writes each value to a file of its own in a new private folder for `container`, readable
+    /// Places each value in a file of its own in a new private folder for `container`, readable
     /// inside the container by `user` (the image's user; nil for root).
-    func write(_ values: [String: String], for container: String, user: String?) throws -> SecretFolder
+    func place(_ values: [String: String], for container: String, user: String?) throws -> SecretFolder
     /// Writes the values into `folder` again when it is gone (tmpfs is empty after a reboot).
     func restore(_ values: [String: String], in folder: String, user: String?) throws
     /// Removes a folder `write` made; anything else is left alone.

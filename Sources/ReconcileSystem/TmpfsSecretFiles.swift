@@ -25,7 +25,7 @@ public struct TmpfsSecretFiles: SecretFileStore {
         return candidates.first { fileSystem(of: $0) == "tmpfs" } ?? candidates[0]
     }
 
-    public func write(_ values: [String: String], for container: String, user: String?) throws -> SecretFolder {
+    public func place(_ values: [String: String], for container: String, user: String?) throws -> SecretFolder {
         try PrivateDirectory.prepare(
             root, create: true, role: "the secret files' folder", option: "RECONCILE_SECRETS_DIR")
         try Self.requireTmpfs(root)

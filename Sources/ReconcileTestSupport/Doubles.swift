@@ -145,7 +145,7 @@ public final class FakeSecretFiles: SecretFileStore, Sendable {
 
     public var all: [String: [String: String]] { folders.withLock { $0 } }
 
-    public func write(_ values: [String: String], for container: String, user: String?) throws -> SecretFolder {
+    public func place(_ values: [String: String], for container: String, user: String?) throws -> SecretFolder {
         let number = counter.withLock { value -> Int in
             value += 1
             return value

@@ -572,7 +572,7 @@ struct ReconcilerTests {
 
         // A new value that fails its gate: its files go with the failed container, and an orphan
         // (its container removed by hand) is swept.
-        let orphan = try run.secretFiles.write(["API_TOKEN": "x"], for: "app-staging-candidate", user: nil)
+        let orphan = try run.secretFiles.place(["API_TOKEN": "x"], for: "app-staging-candidate", user: nil)
         var failing = filed
         failing.health.attempts = 1
         failing.health.startup = .zero

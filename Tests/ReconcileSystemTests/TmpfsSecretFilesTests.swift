@@ -18,7 +18,7 @@ struct TmpfsSecretFilesTests {
     @Test func writesPrivateFilesOwnedByTheImagesUser() throws {
         let store = TmpfsSecretFiles(root: root())
         defer { try? FileManager.default.removeItem(atPath: (store.root as NSString).deletingLastPathComponent) }
-        let folder = try store.write(
+        let folder = try store.place(
             ["API_TOKEN": "hunter2", "DB": "pa55"], for: "app-staging-candidate", user: "10001")
         #expect(folder.path.hasPrefix(store.root + "/app-staging-candidate-"))
         #expect(info(store.root).st_mode & 0o777 == 0o700)
@@ -29,7 +29,7 @@ struct TmpfsSecretFilesTests {
         #expect(try String(contentsOfFile: file, encoding: .utf8) == "hunter2")
         #expect(store.folders(prefix: "app-staging-candidate-") == [folder.path])
 
-        let named = try store.write(["API_TOKEN": "x"], for: "app-staging-candidate", user: "app")
+        let named = try store.place(["API_TOKEN": "x"], for: "app-staging-candidate", user: "app")
         #expect(info(named.path + "/API_TOKEN").st_mode & 0o777 == 0o444, "a named user cannot be resolved here")
 
         store.remove(folder.path)
@@ -46,7 +46,7 @@ struct TmpfsSecretFilesTests {
         let store = TmpfsSecretFiles(root: path)
         #expect(TmpfsSecretFiles.fileSystem(of: "/dev/shm") == "tmpfs")
         #expect {
-            _ = try store.write(["A": "b"], for: "x", user: nil)
+            _ = try store.place(["A": "b"], for: "x", user: nil)
         } throws: { error in
             "\(error)".hasPrefix("secrets_mode: file keeps secret files on tmpfs, and \(path) is not on tmpfs")
         }

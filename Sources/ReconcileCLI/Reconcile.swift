@@ -13,10 +13,14 @@ public struct Reconcile: AsyncParsableCommand {
         discussion: """
             Exit codes:
               0  success: valid, in sync or converged
-              1  error before anything changed (bad input, engine down, not approved)
-              2  diff: changes pending
-              3  apply: the deploy failed and was rolled back; the previous version serves
+              1  error before anything changed (bad input, engine down, conflict, lock held)
+              2  diff: changes pending (apply --detailed-exitcode: changes made)
+              3  apply: a deploy failed and was rolled back; the previous version serves
               4  apply: the rollback failed too; a person must look
+              5  apply: some environments converged, others failed before any change
+              7  apply: some environments were skipped for approval
+              64 the command line is wrong
+              130/143 apply: interrupted by SIGINT/SIGTERM before all environments were done
             """,
         version: "reconcile \(version) (commit \(commit))",
         subcommands: [Validate.self, Diff.self, Apply.self, Status.self, VersionCommand.self]
@@ -40,7 +44,7 @@ public struct Reconcile: AsyncParsableCommand {
             let code = exitCode(for: error).rawValue
             let message = fullMessage(for: error)
             if !message.isEmpty { (code == 0 ? context.output : context.errors).write(message + "\n") }
-            return code == 0 ? ExitCodes.success : ExitCodes.failure
+            return code == 0 ? ExitCodes.success : ExitCodes.usage
         }
     }
 }

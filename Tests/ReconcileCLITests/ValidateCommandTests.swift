@@ -73,7 +73,10 @@ struct ValidateCommandTests {
         #expect(help.stdout.contains("SUBCOMMANDS:"))
         #expect(help.stdout.contains("diff"))
         let unknown = await reconcile(["deploy"])
-        #expect(unknown.code == 1)
+        #expect(unknown.code == 64, "a usage error is EX_USAGE, not 1 (which means nothing changed)")
         #expect(unknown.stderr.contains("Unexpected argument 'deploy'"))
+        let timeout = await reconcile(["apply", "--lock-timeout", "9999999h"])
+        #expect(timeout.code == 64)
+        #expect(timeout.stderr.contains("--lock-timeout expects a duration like 30s or 5m, at most 24h"))
     }
 }

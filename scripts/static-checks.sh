@@ -37,6 +37,15 @@ rule "no processes or shells" "reconcile starts no processes, so no string can r
 rule "no unchecked float to integer conversion" "1e300 would trap; use Int(saturating:) or init(exactly:)" \
     '\bU?Int(8|16|32|64)?\((?!saturating:|exactly:|clamping:|truncatingIfNeeded:|bitPattern:)(?=[^\n]*(\.rounded|\.seconds\b|Double\(|timeInterval|\* *1e|\.float\b))' \
     "${LIBRARIES[@]}"
+# git is read by running it (issue 9): Subprocess, with arguments as an array, in one file only.
+hits=$(grep -rln --include='*.swift' '^import Subprocess' "${LIBRARIES[@]}" | grep -v '^Sources/ReconcileSystem/GitRevisionStore.swift$' || true)
+if [ -n "$hits" ]; then
+    echo "static: FAIL processes in one place: Subprocess is imported outside GitRevisionStore.swift"
+    indent "$hits"
+    failed=1
+else
+    echo "static: ok   processes in one place (Subprocess only in GitRevisionStore.swift)"
+fi
 rule "no print or NSLog" "all output goes through CommandContext, so tests see it and JSON stays clean" \
     '(^|[^\w.])(print|debugPrint|NSLog)\(' "${LIBRARIES[@]}"
 

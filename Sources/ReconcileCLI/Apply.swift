@@ -16,7 +16,8 @@ extension Reconcile {
             discussion: """
                 Exit codes: 0 converged or in sync (2 with --detailed-exitcode when something changed),
                 1 error before anything changed, 3 failed and rolled back, 4 rollback failed, 5 some
-                converged and others failed before any change, 7 some skipped for approval, 64 usage,
+                converged and others failed before any change, 6 some skipped because that desired state
+                failed before (see --retry), 7 some skipped for approval, 64 usage,
                 130/143 interrupted by SIGINT/SIGTERM before all environments were done.
                 """
         )
@@ -32,6 +33,10 @@ extension Reconcile {
 
         @Flag(name: .shortAndLong, help: "Print only environments that changed or failed, one line each.")
         var quiet = false
+
+        @Flag(
+            help: "Try again a desired state that failed and was rolled back before (otherwise it is skipped, exit 6).")
+        var retry = false
 
         @Flag(help: "Exit 2 instead of 0 when something was changed and converged (as terraform's -detailed-exitcode).")
         var detailedExitcode = false
@@ -77,6 +82,7 @@ extension Reconcile {
                 engine: engine, probe: HTTPHealthProbe(), clock: SystemClock(), wallClock: context.now, state: store,
                 identity: context.identity, hostPorts: context.hostPorts, reporter: printer,
                 abortAt: context.environment["RECONCILE_TEST_ABORT_AT"])
+            reconciler.revisions = GitRevisionStore()
             reconciler.secretFiles = TmpfsSecretFiles(
                 root: TmpfsSecretFiles.defaultRoot(environment: context.environment))
             var approval = Reconciler.ApprovalMode.none
@@ -96,8 +102,7 @@ extension Reconcile {
                 let desired = Planning.desiredEnvironment(spec, key: key, context: context)
                 let options = Reconciler.Options(
                     approval: approval, lockTimeout: Quantities.duration(lockTimeout) ?? .seconds(300),
-                    revision: GitRevision.head(containing: spec.file),
-                    cancelled: { interruption.exitCode != nil })
+                    retry: retry, cancelled: { interruption.exitCode != nil })
                 let result = await reconciler.reconcile(desired, options: options)
                 printer.outcome(result.outcome, environment: spec.environment, seconds: result.seconds)
                 results.append((spec.environment, result.outcome))

@@ -94,7 +94,8 @@ struct ApplyPrinter: DeployReporter {
         var counts: [String: Int] = [:]
         for result in results { counts[result.outcome.name, default: 0] += 1 }
         let order = [
-            "converged", "unchanged", "rolled-back", "rollback-failed", "refused", "skipped-approval", "declined",
+            "converged", "unchanged", "rolled-back", "rollback-failed", "refused", "skipped-known-bad",
+            "skipped-approval", "declined",
             "interrupted",
         ]
         let parts = order.compactMap { name in counts[name].map { "\($0) \(name)" } }

@@ -18,6 +18,7 @@ public struct Reconcile: AsyncParsableCommand {
               3  apply: a deploy failed and was rolled back; the previous version serves
               4  apply: the rollback failed too; a person must look
               5  apply: some environments converged, others failed before any change
+              6  apply: some skipped: that desired state failed before (apply --retry tries it)
               7  apply: some environments were skipped for approval
               64 the command line is wrong
               130/143 apply: interrupted by SIGINT/SIGTERM before all environments were done

@@ -5,12 +5,12 @@ extension ContainerCreation {
     ///
     /// - Parameters:
     ///   - name: the container's name; the active name unless a caller stages it under another.
-    ///   - revision: the git revision of the environment file, when known.
+    ///   - revision: the environment file's revision in git, when known.
     ///   - deployedAt: the deploy time, stored as a label (ISO 8601).
     ///   - secretFolder: with `secrets_mode: file`, the files `writeSecretFiles` made: each secret
     ///     is mounted from there and named in `<NAME>_FILE` instead of being a variable.
     public init(
-        desired: DesiredEnvironment, name: String? = nil, revision: String? = nil,
+        desired: DesiredEnvironment, name: String? = nil, revision: FileRevision? = nil,
         deployedAt: Date, secretFolder: SecretFolder? = nil
     ) {
         let spec = desired.spec
@@ -23,7 +23,8 @@ extension ContainerCreation {
             Labels.config: config.canonicalJSON,
             Labels.deployedAt: Self.timestamp(deployedAt),
         ]
-        if let revision { labels[Labels.revision] = revision }
+        if let commit = revision?.commit { labels[Labels.revision] = commit }
+        if revision?.dirty == true { labels[Labels.dirty] = "true" }
         let plain = spec.env.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         var secret: [(String, String)] = []
         var mounts: [FileMount] = []

@@ -23,6 +23,9 @@ public enum DeployOutcome: Sendable, Equatable {
         case approval
         /// A person answered no at the prompt.
         case declined
+        /// The same desired state failed and was rolled back before; it is not tried again in a
+        /// loop (`apply --retry` or a change of the file tries it).
+        case knownBad
     }
 
     /// True when the engine was changed (even if the change was then rolled back).
@@ -39,7 +42,12 @@ public enum DeployOutcome: Sendable, Equatable {
         case .unchanged: return "unchanged"
         case .converged: return "converged"
         case .refused: return "refused"
-        case .skipped(let reason, _): return reason == .declined ? "declined" : "skipped-approval"
+        case .skipped(let reason, _):
+            switch reason {
+            case .approval: return "skipped-approval"
+            case .declined: return "declined"
+            case .knownBad: return "skipped-known-bad"
+            }
         case .interrupted: return "interrupted"
         case .rolledBack: return "rolled-back"
         case .rollbackFailed: return "rollback-failed"
@@ -136,8 +144,8 @@ public struct DeployContext: Sendable {
     public var recorder: DeployRecorder
     /// Wall-clock time for labels.
     public var wallClock: @Sendable () -> Date
-    /// The git revision of the environment file, for the container's labels.
-    public var revision: String?
+    /// The environment file's revision in git, for the container's labels.
+    public var revision: FileRevision?
     /// The active container when it never passed its gate (an earlier apply was interrupted while
     /// checking it): it is re-gated, and kept as an unverified backup when replaced.
     public var unverifiedID: String?
@@ -148,7 +156,7 @@ public struct DeployContext: Sendable {
 
     public init(
         engine: any ContainerEngine, probe: any HealthProbe, clock: any DeployClock, reporter: any DeployReporter,
-        recorder: DeployRecorder, wallClock: @escaping @Sendable () -> Date = { Date() }, revision: String? = nil,
+        recorder: DeployRecorder, wallClock: @escaping @Sendable () -> Date = { Date() }, revision: FileRevision? = nil,
         unverifiedID: String? = nil, abortAt: String? = nil, secretFiles: (any SecretFileStore)? = nil
     ) {
         self.engine = engine

@@ -1,3 +1,6 @@
+import Crypto
+import Foundation
+
 /// What the host runs, as observed once for all environments.
 public struct HostState: Sendable {
     public var containers: [ContainerSnapshot]
@@ -37,6 +40,13 @@ public struct DesiredEnvironment: Sendable {
     public var missingSecrets: [String] { spec.secrets.filter { secretValues[$0] == nil } }
     public var runtimeConfig: RuntimeConfig {
         RuntimeConfig(spec: spec, secretValues: secretValues, key: fingerprintKey)
+    }
+
+    /// What identifies this desired state for the memory of failed deploys: the runtime
+    /// configuration (secret fingerprints included) and the image id it resolves to here.
+    public func deployIdentity(imageID: String?) -> String {
+        let text = runtimeConfig.canonicalJSON + "\u{0}" + (imageID ?? "")
+        return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     /// The configuration to compare with `stored`: secrets that `stored` fingerprints the earlier,

@@ -13,6 +13,9 @@ public enum ExitCodes {
     public static let rollbackFailed: Int32 = 4
     /// `apply`: some environments converged, others failed before anything of theirs changed.
     public static let partial: Int32 = 5
+    /// `apply`: some environments were skipped because their desired state failed before and was
+    /// rolled back (not retried in a loop); nothing of theirs changed.
+    public static let skippedKnownBad: Int32 = 6
     /// `apply`: some environments were skipped because they need approval (or it was declined);
     /// the others are in sync or converged.
     public static let skippedForApproval: Int32 = 7
@@ -22,7 +25,7 @@ public enum ExitCodes {
     /// The exit code of one `apply` over several environments: the most serious outcome wins.
     /// 4 over 3, then errors (5 when something else converged, 1 when nothing changed), then an
     /// interruption (128 + the signal) when the run stopped before all environments were done,
-    /// then 7 for environments skipped for approval; 0 (or 2 with `detailed`, when something changed).
+    /// then 6 for environments skipped as known bad, then 7 for those skipped for approval; 0 (or 2 with `detailed`, when something changed).
     public static func apply(_ outcomes: [DeployOutcome], interruptedBy signal: Int32? = nil, detailed: Bool = false)
         -> Int32
     {
@@ -33,6 +36,9 @@ public enum ExitCodes {
         if any({ if case .refused = $0 { return true } else { return false } }) { return changed ? partial : failure }
         if let signal { return 128 + signal }
         if any({ if case .interrupted = $0 { return true } else { return false } }) { return failure }
+        if any({ if case .skipped(.knownBad, _) = $0 { return true } else { return false } }) {
+            return skippedKnownBad
+        }
         if any({ if case .skipped = $0 { return true } else { return false } }) { return skippedForApproval }
         return detailed && changed ? changesPending : success
     }

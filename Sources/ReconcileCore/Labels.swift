@@ -8,8 +8,10 @@ public enum Labels {
     public static let fingerprint = "io.reconcile.fingerprint"
     /// The normalised runtime configuration as JSON, for field-level diffs.
     public static let config = "io.reconcile.config"
-    /// The git commit of the environment file when it was applied (`+dirty` when it had local changes).
+    /// The last git commit that changed the environment file when it was applied.
     public static let revision = "io.reconcile.revision"
+    /// `true` when the file had changes not committed when it was applied.
+    public static let dirty = "io.reconcile.dirty"
     /// With `secrets_mode: file`, the host folder of the container's secret files.
     public static let secretFolder = "io.reconcile.secret-folder"
     /// When the container was deployed, ISO 8601.

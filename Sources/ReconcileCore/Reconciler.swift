@@ -20,6 +20,8 @@ public struct Reconciler: Sendable {
     public var abortAt: String?
     /// Where `secrets_mode: file` writes secret files.
     public var secretFiles: (any SecretFileStore)?
+    /// Reads the environment file's revision in git; nil records none.
+    public var revisions: (any RevisionStore)?
 
     public init(
         engine: any ContainerEngine, probe: any HealthProbe, clock: any DeployClock,
@@ -52,19 +54,19 @@ public struct Reconciler: Sendable {
     public struct Options: Sendable {
         public var approval: ApprovalMode
         public var lockTimeout: Duration
-        /// The git revision of the environment file, for labels and the journal.
-        public var revision: String?
+        /// Try a desired state again although it failed and was rolled back before (`--retry`).
+        public var retry: Bool
         /// Polled at every point where stopping changes nothing (before the pull, while waiting
         /// for the lock, before the deploy); once a deploy has begun it runs to its end.
         public var cancelled: @Sendable () -> Bool
 
         public init(
-            approval: ApprovalMode = .none, lockTimeout: Duration = .seconds(300), revision: String? = nil,
+            approval: ApprovalMode = .none, lockTimeout: Duration = .seconds(300), retry: Bool = false,
             cancelled: @escaping @Sendable () -> Bool = { false }
         ) {
             self.approval = approval
             self.lockTimeout = lockTimeout
-            self.revision = revision
+            self.retry = retry
             self.cancelled = cancelled
         }
     }
@@ -78,21 +80,24 @@ public struct Reconciler: Sendable {
 
     public func reconcile(_ desired: DesiredEnvironment, options: Options) async -> Result {
         let started = clock.now()
-        var plan: EnvironmentPlan?
-        var previous: ContainerSnapshot?
-        let outcome = await run(desired, options: options, plan: &plan, previous: &previous)
+        var run = Run()
+        let outcome = await self.run(desired, options: options, &run)
         let seconds = (clock.now() - started).seconds
         if outcome != .unchanged {
-            await record(
-                desired.spec, outcome: outcome, plan: plan, previous: previous, options: options, seconds: seconds)
+            if run.revision == nil { run.revision = await revision(of: desired.spec) }
+            await record(desired.spec, outcome: outcome, run: run, seconds: seconds)
         }
-        return Result(outcome: outcome, plan: plan, seconds: seconds)
+        return Result(outcome: outcome, plan: run.plan, seconds: seconds)
     }
 
-    private func run(
-        _ desired: DesiredEnvironment, options: Options, plan finalPlan: inout EnvironmentPlan?,
-        previous: inout ContainerSnapshot?
-    ) async -> DeployOutcome {
+    /// What one reconcile learnt on its way, for the journal.
+    private struct Run {
+        var plan: EnvironmentPlan?
+        var previous: ContainerSnapshot?
+        var revision: FileRevision?
+    }
+
+    private func run(_ desired: DesiredEnvironment, options: Options, _ progress: inout Run) async -> DeployOutcome {
         let spec = desired.spec
         let observer = Observer(engine: engine, hostPorts: hostPorts)
         if options.cancelled() { return .interrupted("not started") }
@@ -109,7 +114,7 @@ public struct Reconciler: Sendable {
             return .refused("\(error)")
         }
         guard plan.action != .conflict else {
-            finalPlan = plan
+            progress.plan = plan
             reporter.plan(plan)
             return .refused(plan.conflicts.joined(separator: " "))
         }
@@ -125,8 +130,13 @@ public struct Reconciler: Sendable {
             }
             plan = Differ.plan(desired, host: host)
         }
+        if let knownBad = knownBad(desired, plan: plan, host: host, options: options) {
+            progress.plan = plan
+            reporter.plan(plan)
+            return knownBad
+        }
         if !plan.hasChanges && record == nil {
-            finalPlan = plan
+            progress.plan = plan
             reporter.plan(plan)
             return .unchanged
         }
@@ -143,7 +153,7 @@ public struct Reconciler: Sendable {
         } catch {
             return .refused("\(error)")
         }
-        let outcome = await locked(desired, options: options, plan: &finalPlan, previous: &previous)
+        let outcome = await locked(desired, options: options, &progress)
         do {
             try await lock.release(lease)
         } catch {
@@ -155,10 +165,7 @@ public struct Reconciler: Sendable {
     }
 
     /// Everything done while the lock is held.
-    private func locked(
-        _ desired: DesiredEnvironment, options: Options, plan finalPlan: inout EnvironmentPlan?,
-        previous: inout ContainerSnapshot?
-    ) async -> DeployOutcome {
+    private func locked(_ desired: DesiredEnvironment, options: Options, _ progress: inout Run) async -> DeployOutcome {
         let spec = desired.spec
         let observer = Observer(engine: engine, hostPorts: hostPorts)
         var host: HostState
@@ -175,7 +182,7 @@ public struct Reconciler: Sendable {
         }
         var plan = Differ.plan(desired, host: host)
         plan.lockedBy = nil  // the lease seen is this apply's own
-        previous = plan.currentID.flatMap { id in host.containers.first { $0.id == id } }
+        progress.previous = plan.currentID.flatMap { id in host.containers.first { $0.id == id } }
         // The active container of an interrupted apply that never finished its gate is gated again.
         let unverifiedID = record?.gatingID.flatMap { $0 == plan.currentID ? $0 : nil }
         if plan.action == .inSync, unverifiedID != nil {
@@ -184,9 +191,10 @@ public struct Reconciler: Sendable {
                 FieldChange(field: "verified", old: "no (an earlier apply was interrupted)", new: "gate it")
             ]
         }
-        finalPlan = plan
+        progress.plan = plan
         reporter.plan(plan)
         guard plan.action != .conflict else { return .refused(plan.conflicts.joined(separator: " ")) }
+        if let knownBad = knownBad(desired, plan: plan, host: host, options: options) { return knownBad }
         guard plan.hasChanges else {
             if record != nil { try? state.clearDeployRecord(spec.containerName) }
             return .unchanged
@@ -213,10 +221,12 @@ public struct Reconciler: Sendable {
         } catch {
             return .refused("\(error); nothing was changed")
         }
+        progress.revision = await revision(of: spec)
         let context = DeployContext(
             engine: engine, probe: probe, clock: clock, reporter: reporter, recorder: recorder, wallClock: wallClock,
-            revision: options.revision, unverifiedID: unverifiedID, abortAt: abortAt, secretFiles: secretFiles)
+            revision: progress.revision, unverifiedID: unverifiedID, abortAt: abortAt, secretFiles: secretFiles)
         let outcome = await strategy.deploy(desired, plan: plan, host: host, context: context)
+        remember(outcome, desired: desired, host: host, revision: progress.revision)
         await sweepSecretFolders(spec)
         do {
             try state.clearDeployRecord(spec.containerName)
@@ -224,6 +234,57 @@ public struct Reconciler: Sendable {
             say(spec, "record", "could not clear the deploy's record (\(error))", ok: false)
         }
         return outcome
+    }
+
+    /// The skip when this exact desired state failed and was rolled back before (and `--retry`
+    /// was not given); nil when it may be tried.
+    func knownBad(_ desired: DesiredEnvironment, plan: EnvironmentPlan, host: HostState, options: Options)
+        -> DeployOutcome?
+    {
+        let spec = desired.spec
+        guard !options.retry, [.create, .replace].contains(plan.action),
+            let failed = try? state.failedDeploy(spec.containerName),
+            failed.identity == desired.deployIdentity(imageID: host.images[spec.image.description]?.id)
+        else { return nil }
+        return .skipped(
+            .knownBad,
+            "revision \(failed.revision) failed at \(failed.time) and was rolled back (\(failed.reason)); nothing was "
+                + "changed. Change the file, or try it again with `reconcile apply --retry`")
+    }
+
+    /// Remembers a desired state that failed and was rolled back; forgets it once one converged.
+    private func remember(
+        _ outcome: DeployOutcome, desired: DesiredEnvironment, host: HostState, revision: FileRevision?
+    ) {
+        let spec = desired.spec
+        do {
+            switch outcome {
+            case .rolledBack(let failure, _), .rollbackFailed(let failure, _):
+                let identity = desired.deployIdentity(imageID: host.images[spec.image.description]?.id)
+                let reason = failure.count > 200 ? String(failure.prefix(197)) + "…" : failure
+                try state.saveFailedDeploy(
+                    FailedDeploy(
+                        container: spec.containerName, identity: identity, revision: revision?.short ?? "unknown",
+                        time: ContainerCreation.timestamp(wallClock()), reason: reason))
+            case .converged:
+                try state.clearFailedDeploy(spec.containerName)
+            default:
+                break
+            }
+        } catch {
+            say(spec, "record", "could not record the outcome for later applies (\(error))", ok: false)
+        }
+    }
+
+    /// The file's revision in git; a git that cannot be asked is reported once and the revision left unknown.
+    func revision(of spec: EnvironmentSpec) async -> FileRevision? {
+        guard let revisions else { return nil }
+        do {
+            return try await revisions.revision(of: spec.file)
+        } catch {
+            say(spec, "revision", "\(error)", ok: false)
+            return nil
+        }
     }
 
     /// Removes secret folders of this environment that no container uses any more (their container
@@ -345,17 +406,15 @@ public struct Reconciler: Sendable {
     }
 
     /// Appends the journal entry; a journal that cannot be written is reported, never fatal.
-    private func record(
-        _ spec: EnvironmentSpec, outcome: DeployOutcome, plan: EnvironmentPlan?, previous: ContainerSnapshot?,
-        options: Options, seconds: Double
-    ) async {
+    private func record(_ spec: EnvironmentSpec, outcome: DeployOutcome, run: Run, seconds: Double) async {
         let newImage = try? await engine.inspectImage(spec.image.description)
-        let entry = JournalEntry(
+        var entry = JournalEntry(
             time: ContainerCreation.timestamp(wallClock()), environment: spec.environment, file: spec.file,
-            revision: options.revision, oldImage: previous?.image, oldImageID: previous?.imageID,
-            newImage: spec.image.description, newImageID: newImage?.id, action: plan?.action.rawValue ?? "none",
+            revision: run.revision?.commit, oldImage: run.previous?.image, oldImageID: run.previous?.imageID,
+            newImage: spec.image.description, newImageID: newImage?.id, action: run.plan?.action.rawValue ?? "none",
             result: outcome.name, exitCode: outcome.exitCode, seconds: (seconds * 1000).rounded() / 1000,
             failedCheck: outcome.reason)
+        if run.revision?.dirty == true { entry.dirty = true }
         do {
             try state.appendJournal(entry)
         } catch {

@@ -20,6 +20,11 @@ public protocol StateStore: Sendable {
     func saveDeployRecord(_ record: DeployRecord) throws
     func clearDeployRecord(_ container: String) throws
 
+    /// The desired state of `container` that last failed and was rolled back, if any.
+    func failedDeploy(_ container: String) throws -> FailedDeploy?
+    func saveFailedDeploy(_ failed: FailedDeploy) throws
+    func clearFailedDeploy(_ container: String) throws
+
     /// The key that secret fingerprints are computed with; with `create`, made on first use.
     /// Nil without `create` when there is none yet.
     func fingerprintKey(create: Bool) throws -> [UInt8]?
@@ -38,6 +43,8 @@ public struct JournalEntry: Sendable, Codable, Equatable {
     public var environment: String
     public var file: String
     public var revision: String?
+    /// The file had changes not committed when it was applied.
+    public var dirty: Bool?
     public var oldImage: String?
     public var oldImageID: String?
     public var newImage: String
@@ -66,6 +73,27 @@ public struct JournalEntry: Sendable, Codable, Equatable {
         self.exitCode = exitCode
         self.seconds = seconds
         self.failedCheck = failedCheck
+    }
+}
+
+/// A desired state that failed its deploy and was rolled back: later applies of the same state
+/// change nothing until the file changes or `apply --retry` asks for another try.
+public struct FailedDeploy: Sendable, Codable, Equatable {
+    public var container: String
+    /// `DesiredEnvironment.deployIdentity`: the runtime configuration (secret fingerprints
+    /// included) and the image id it ran.
+    public var identity: String
+    /// The file's revision (`abc123def456`, `+dirty`, `uncommitted`).
+    public var revision: String
+    public var time: String
+    public var reason: String
+
+    public init(container: String, identity: String, revision: String, time: String, reason: String) {
+        self.container = container
+        self.identity = identity
+        self.revision = revision
+        self.time = time
+        self.reason = reason
     }
 }
 

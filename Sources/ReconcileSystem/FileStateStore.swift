@@ -9,7 +9,8 @@ import ReconcileCore
 /// - records and the key are written to a temporary file, synced and renamed into place: a crash
 ///   leaves the old or the new content, never half of it.
 ///
-/// Layout: `journal.jsonl`, `fingerprint.key`, `<container>.deploy.json`.
+/// Layout: `journal.jsonl`, `fingerprint.key`, `<container>.deploy.json` (a deploy in flight),
+/// `<container>.failed.json` (the desired state that last failed).
 public struct FileStateStore: StateStore {
     public let location: String
 
@@ -61,6 +62,23 @@ public struct FileStateStore: StateStore {
             let path = "\(location)/\(name)"
             if unlink(path) != 0 && errno != ENOENT { throw failure("cannot remove \(name)", errno) }
         }
+    }
+
+    // MARK: - Failed deploys
+
+    public func failedDeploy(_ container: String) throws -> FailedDeploy? {
+        try readFile("\(container).failed.json").flatMap { try? JSONDecoder().decode(FailedDeploy.self, from: $0) }
+    }
+
+    public func saveFailedDeploy(_ failed: FailedDeploy) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try replace("\(failed.container).failed.json", with: try encoder.encode(failed))
+    }
+
+    public func clearFailedDeploy(_ container: String) throws {
+        let name = "\(container).failed.json"
+        if unlink("\(location)/\(name)") != 0 && errno != ENOENT { throw failure("cannot remove \(name)", errno) }
     }
 
     // MARK: - Fingerprint key

@@ -71,6 +71,7 @@ public final class FakeStateStore: StateStore, Sendable {
     private struct Contents {
         var journal: [JournalEntry] = []
         var records: [String: DeployRecord] = [:]
+        var failed: [String: FailedDeploy] = [:]
         var key: [UInt8]?
         var failSaves = false
         var savedSteps: [DeployRecord.Step] = []
@@ -104,12 +105,29 @@ public final class FakeStateStore: StateStore, Sendable {
 
     public func clearDeployRecord(_ container: String) throws { contents.withLock { $0.records[container] = nil } }
 
+    public func failedDeploy(_ container: String) throws -> FailedDeploy? { contents.withLock { $0.failed[container] } }
+    public func saveFailedDeploy(_ failed: FailedDeploy) throws {
+        contents.withLock { $0.failed[failed.container] = failed }
+    }
+    public func clearFailedDeploy(_ container: String) throws { contents.withLock { $0.failed[container] = nil } }
+
     public func fingerprintKey(create: Bool) throws -> [UInt8]? {
         contents.withLock { contents in
             if contents.key == nil && create { contents.key = [UInt8](repeating: 7, count: 32) }
             return contents.key
         }
     }
+}
+
+/// Revisions from a table: file → revision; files not in it are outside a repository.
+public final class FakeRevisionStore: RevisionStore, Sendable {
+    private let revisions: Locked<[String: FileRevision]>
+
+    public init(_ revisions: [String: FileRevision] = [:]) { self.revisions = Locked(revisions) }
+
+    public func set(_ file: String, _ revision: FileRevision?) { revisions.withLock { $0[file] = revision } }
+
+    public func revision(of file: String) async throws -> FileRevision? { revisions.withLock { $0[file] } }
 }
 
 /// A process identity with a fixed pid; holders listed in `dead` are gone, holders from another

@@ -277,11 +277,12 @@ struct ContainerCreationTests {
         spec.env = ["B": "2", "A": "1"]
         spec.secrets = ["TOKEN", "MISSING"]
         let creation = ContainerCreation(
-            desired: DesiredEnvironment(spec: spec, secretValues: ["TOKEN": "t0k"]), revision: "abc",
-            deployedAt: Date(timeIntervalSince1970: 0))
+            desired: DesiredEnvironment(spec: spec, secretValues: ["TOKEN": "t0k"]),
+            revision: FileRevision(commit: "abc", dirty: true), deployedAt: Date(timeIntervalSince1970: 0))
         #expect(creation.name == "app-staging")
         #expect(creation.environment.map { "\($0.0)=\($0.1)" } == ["A=1", "B=2", "TOKEN=t0k"])
         #expect(creation.labels[Labels.revision] == "abc")
+        #expect(creation.labels[Labels.dirty] == "true")
         #expect(creation.labels[Labels.deployedAt] == "1970-01-01T00:00:00Z")
         #expect(creation.labels.values.allSatisfy { !$0.contains("t0k") })
     }

@@ -17,16 +17,18 @@ struct ReconcilerTests {
         let identity = FakeIdentity()
         let log = EventLog()
         let secretFiles = FakeSecretFiles()
+        let revisions = FakeRevisionStore(["environments/staging.yml": FileRevision(commit: "abc", dirty: false)])
 
         func reconcile(
-            _ desired: DesiredEnvironment, approval: Reconciler.ApprovalMode = .approved,
+            _ desired: DesiredEnvironment, approval: Reconciler.ApprovalMode = .approved, retry: Bool = false,
             cancelled: @escaping @Sendable () -> Bool = { false }
         ) async -> DeployOutcome {
             var reconciler = Reconciler(
                 engine: engine, probe: probe, clock: clock, wallClock: { Date(timeIntervalSince1970: 1_800_000_000) },
                 state: state, identity: identity, reporter: log)
             reconciler.secretFiles = secretFiles
-            let options = Reconciler.Options(approval: approval, revision: "abc", cancelled: cancelled)
+            reconciler.revisions = revisions
+            let options = Reconciler.Options(approval: approval, retry: retry, cancelled: cancelled)
             return await reconciler.reconcile(desired, options: options).outcome
         }
 
@@ -583,6 +585,46 @@ struct ReconcilerTests {
         #expect(rollbackFailure(outcome) != nil)
         #expect(
             Array(run.secretFiles.all.keys) == [folder], "\(run.secretFiles.all.keys.sorted()), orphan \(orphan.path)")
+    }
+
+    /// Issue 9: a desired state that failed and was rolled back is not tried again in a loop; a
+    /// change of the file (or `--retry`) tries it; a success forgets it.
+    @Test func aFailedDesiredStateIsNotRetriedInALoop() async throws {
+        var old = spec
+        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let engine = FakeEngine(
+            containers: [Build.container(DesiredEnvironment(spec: old))],
+            images: ["acme/app:v1": image, "acme/app:v2": ImageSnapshot(id: "sha256:2222")])
+        var bad = spec
+        bad.health.attempts = 1
+        bad.health.startup = .zero
+        let probe = ScriptedProbe { path, call in
+            path == "/health" && call == 1 ? HTTPAnswer(status: 500) : HTTPAnswer(status: 200, body: "{}")
+        }
+        let run = Run(engine: engine, probe: probe)
+        #expect(rollbackFailure(await run.reconcile(DesiredEnvironment(spec: bad))) != nil)
+        let failed = try #require(try run.state.failedDeploy("app-staging"))
+        #expect(failed.revision == "abc")
+        let creates = await engine.calls.filter { $0 == "create app-staging-candidate" }.count
+
+        for _ in 0..<3 {
+            let again = await run.reconcile(DesiredEnvironment(spec: bad))
+            guard case .skipped(.knownBad, let reason) = again else {
+                Issue.record("expected a known-bad skip, got \(again)")
+                return
+            }
+            #expect(reason.hasPrefix("revision abc failed at 2027-01-15T08:00:00Z and was rolled back (health /health"))
+            #expect(reason.hasSuffix("Change the file, or try it again with `reconcile apply --retry`"))
+            #expect(again.exitCode == 6)
+        }
+        #expect(await engine.calls.filter { $0 == "create app-staging-candidate" }.count == creates)
+        #expect(await engine.container(named: "app-staging")?.image == "acme/app:v0")
+
+        // --retry tries it; a changed file is a new desired state, and a success forgets the failure.
+        #expect(
+            await run.reconcile(DesiredEnvironment(spec: bad), retry: true)
+                == .converged("acme/app:v1 serving on port 18001"))
+        #expect(try run.state.failedDeploy("app-staging") == nil)
     }
 
     @Test func judgeComparesJSONFields() {

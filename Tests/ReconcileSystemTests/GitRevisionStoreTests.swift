@@ -1,0 +1,54 @@
+import Foundation
+import ReconcileCore
+import ReconcileSystem
+import Testing
+
+/// Issue 9: the revision of an environment file is the commit that last changed it, read by
+/// running git, and whether it has changes not committed.
+struct GitRevisionStoreTests {
+    /// Runs git in `directory` (for setting up the repository only).
+    @discardableResult
+    static func git(_ arguments: [String], in directory: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["git", "-C", directory] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "Test",
+            "GIT_COMMITTER_EMAIL": "t@example.com",
+        ]) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        process.waitUntilExit()
+        return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func theLastCommitThatChangedTheFileAndWhetherItIsDirty() async throws {
+        let root = NSTemporaryDirectory() + "reconcile-git-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/environments", withIntermediateDirectories: true)
+        let file = root + "/environments/staging.yml"
+        let store = GitRevisionStore()
+        #expect(try await store.revision(of: file) == nil, "outside a repository there is no revision")
+
+        try Self.git(["init", "-q"], in: root)
+        try "image: a:v1\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try await store.revision(of: file) == FileRevision(commit: nil, dirty: true))
+        try Self.git(["add", "."], in: root)
+        try Self.git(["commit", "-qm", "staging v1"], in: root)
+        let first = try Self.git(["rev-parse", "HEAD"], in: root)
+        #expect(try await store.revision(of: file) == FileRevision(commit: first, dirty: false))
+
+        // A commit that does not touch the file leaves its revision where it was.
+        try "x\n".write(toFile: root + "/README", atomically: true, encoding: .utf8)
+        try Self.git(["add", "."], in: root)
+        try Self.git(["commit", "-qm", "readme"], in: root)
+        #expect(try await store.revision(of: file)?.commit == first)
+
+        try "image: a:v2\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let dirty = try await store.revision(of: file)
+        #expect(dirty == FileRevision(commit: first, dirty: true))
+        #expect(dirty?.short == String(first.prefix(12)) + "+dirty")
+    }
+}

@@ -78,19 +78,8 @@ extension Reconcile {
             let interruption = Interruption { context.warn("reconcile: \($0)") }
             interruption.install()
             defer { interruption.uninstall() }
-            var reconciler = Reconciler(
-                engine: engine, probe: HTTPHealthProbe(), clock: SystemClock(), wallClock: context.now, state: store,
-                identity: context.identity, hostPorts: context.hostPorts, reporter: printer,
-                abortAt: context.environment["RECONCILE_TEST_ABORT_AT"])
-            reconciler.revisions = GitRevisionStore()
-            reconciler.secretFiles = TmpfsSecretFiles(
-                root: TmpfsSecretFiles.defaultRoot(environment: context.environment))
-            var approval = Reconciler.ApprovalMode.none
-            if approve {
-                approval = .approved
-            } else if context.ask != nil {
-                approval = .ask { question in Prompt.answer(question, context: context) }
-            }
+            let reconciler = Self.reconciler(engine: engine, store: store, printer: printer, context: context)
+            let approval = Self.approval(approve, context: context)
             var results: [(String, DeployOutcome)] = []
             for (index, spec) in specs.enumerated() {
                 if interruption.exitCode != nil {
@@ -99,7 +88,20 @@ extension Reconcile {
                     break
                 }
                 interruption.working(on: spec.environment)
-                let desired = Planning.desiredEnvironment(spec, key: key, context: context)
+                let desired: DesiredEnvironment
+                do {
+                    let resolved = try await HeldRevision.desired(
+                        spec, key: key, store: store, release: true, context: context)
+                    desired = resolved.desired
+                    if let note = resolved.note {
+                        printer.event(DeployEvent(environment: spec.environment, step: "hold", message: note))
+                    }
+                } catch {
+                    let outcome = DeployOutcome.refused("\(error); nothing was changed")
+                    printer.outcome(outcome, environment: spec.environment, seconds: 0)
+                    results.append((spec.environment, outcome))
+                    continue
+                }
                 let options = Reconciler.Options(
                     approval: approval, lockTimeout: Quantities.duration(lockTimeout) ?? .seconds(300),
                     retry: retry, cancelled: { interruption.exitCode != nil })
@@ -110,6 +112,27 @@ extension Reconcile {
             printer.summary(results)
             return ExitCodes.apply(
                 results.map(\.1), interruptedBy: interruption.caughtSignal, detailed: detailedExitcode)
+        }
+
+        /// The live reconciler for one run: the real probe, clock, git, secret files and lock identity.
+        static func reconciler(
+            engine: any ContainerEngine, store: any StateStore, printer: ApplyPrinter, context: CommandContext
+        ) -> Reconciler {
+            var reconciler = Reconciler(
+                engine: engine, probe: HTTPHealthProbe(), clock: SystemClock(), wallClock: context.now, state: store,
+                identity: context.identity, hostPorts: context.hostPorts, reporter: printer,
+                abortAt: context.environment["RECONCILE_TEST_ABORT_AT"])
+            reconciler.revisions = context.revisions
+            reconciler.secretFiles = TmpfsSecretFiles(
+                root: TmpfsSecretFiles.defaultRoot(environment: context.environment))
+            return reconciler
+        }
+
+        /// `--approve`, else a person at a terminal, else nobody.
+        static func approval(_ approve: Bool, context: CommandContext) -> Reconciler.ApprovalMode {
+            if approve { return .approved }
+            guard context.ask != nil else { return .none }
+            return .ask { question in Prompt.answer(question, context: context) }
         }
     }
 }

@@ -46,13 +46,16 @@ public struct CommandContext: Sendable {
     public var hostPorts: (any HostPorts)?
     /// This process's identity for the engine-side lock, and the liveness of other holders.
     public var identity: any ProcessIdentity
+    /// Reads environment files' history from git.
+    public var revisions: any RevisionStore
 
     public init(
         environment: [String: String], output: any TextOutput, errors: any TextOutput,
         connect: @escaping @Sendable () async throws -> any ContainerEngine,
         now: @escaping @Sendable () -> Date = { Date() },
         ask: (@Sendable (String) -> String?)? = nil, progress: (any TextOutput)? = nil,
-        hostPorts: (any HostPorts)? = nil, identity: any ProcessIdentity = LiveProcessIdentity()
+        hostPorts: (any HostPorts)? = nil, identity: any ProcessIdentity = LiveProcessIdentity(),
+        revisions: any RevisionStore = GitRevisionStore()
     ) {
         self.environment = environment
         self.output = output
@@ -63,6 +66,7 @@ public struct CommandContext: Sendable {
         self.progress = progress
         self.hostPorts = hostPorts
         self.identity = identity
+        self.revisions = revisions
     }
 
     /// The real process: its environment, stdout and stderr, and the Docker engine named by DOCKER_HOST.

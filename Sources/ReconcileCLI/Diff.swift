@@ -44,7 +44,9 @@ extension Reconcile {
             let loaded = try EnvironmentLoader.load(paths)
             let key = Planning.existingKey(stateDir: stateDir, context: context)
             return try await context.withEngine { engine in
-                try await Planning.make(loaded.specs, engine: engine, key: key, context: context).plans
+                try await Planning.make(
+                    loaded.specs, engine: engine, key: key, stateDir: stateDir, context: context
+                ).plans
             }
         }
     }

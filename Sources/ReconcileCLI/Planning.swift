@@ -10,11 +10,34 @@ struct Planning {
     let plans: [EnvironmentPlan]
 
     static func make(
-        _ specs: [EnvironmentSpec], engine: any ContainerEngine, key: [UInt8]?, context: CommandContext
+        _ specs: [EnvironmentSpec], engine: any ContainerEngine, key: [UInt8]?, stateDir: String?,
+        context: CommandContext
     ) async throws -> Planning {
-        let host = try await Observer(engine: engine, hostPorts: context.hostPorts).observe(specs)
-        let desired = specs.map { desiredEnvironment($0, key: key, context: context) }
-        return Planning(desired: desired, host: host, plans: desired.map { Differ.plan($0, host: host) })
+        // An environment held by a rollback is planned at the held revision, and says so.
+        let store = try? FileStateStore(
+            path: StateDirectory.path(stateDir, environment: context.environment), create: false)
+        var desired: [DesiredEnvironment] = []
+        var notes: [String?] = []
+        for spec in specs {
+            if let store,
+                let held = try? await HeldRevision.desired(
+                    spec, key: key, store: store, release: false, context: context)
+            {
+                desired.append(held.desired)
+                notes.append(held.note)
+            } else {
+                desired.append(desiredEnvironment(spec, key: key, context: context))
+                notes.append(nil)
+            }
+        }
+        var host = try await Observer(engine: engine, hostPorts: context.hostPorts).observe(specs)
+        for pin in desired.compactMap(\.pin) { host.images[pin.id] = try await engine.inspectImage(pin.id) }
+        let plans = zip(desired, notes).map { environment, note in
+            var plan = Differ.plan(environment, host: host)
+            if let note { plan.warnings.insert(note, at: 0) }
+            return plan
+        }
+        return Planning(desired: desired, host: host, plans: plans)
     }
 
     /// The spec with its secret values resolved (the process environment, then `secrets_file`).
@@ -27,6 +50,7 @@ struct Planning {
     }
 
     /// The host's fingerprint key when this user's state directory has one; never creates it.
+    /// (`stateDir` is the `--state-dir` option.)
     static func existingKey(stateDir: String?, context: CommandContext) -> [UInt8]? {
         let path = StateDirectory.path(stateDir, environment: context.environment)
         return try? FileStateStore(path: path, create: false).fingerprintKey(create: false)

@@ -24,7 +24,9 @@ public struct Reconcile: AsyncParsableCommand {
               130/143 apply: interrupted by SIGINT/SIGTERM before all environments were done
             """,
         version: "reconcile \(version) (commit \(commit))",
-        subcommands: [Validate.self, Diff.self, Apply.self, Status.self, VersionCommand.self]
+        subcommands: [
+            Validate.self, Diff.self, Apply.self, Status.self, History.self, Rollback.self, VersionCommand.self,
+        ]
     )
 
     public init() {}

@@ -39,7 +39,7 @@ extension ContainerCreation {
             secret = spec.secrets.sorted().compactMap { key in desired.secretValues[key].map { (key, $0) } }
         }
         self.init(
-            name: name ?? spec.containerName, image: spec.image.description, environment: plain + secret,
+            name: name ?? spec.containerName, image: desired.imageKey, environment: plain + secret,
             command: spec.command, labels: labels,
             port: PublishedPort(hostIP: spec.bind, hostPort: spec.port, containerPort: spec.containerPort),
             restart: spec.restart, memory: spec.memory, cpus: spec.cpus, stopTimeout: spec.stopTimeout,

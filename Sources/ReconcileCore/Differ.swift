@@ -26,6 +26,12 @@ public struct DesiredEnvironment: Sendable {
     public var fingerprintKey: [UInt8]?
     /// Problems found while resolving it (an unreadable secrets_file), shown first among the plan's warnings.
     public var warnings: [String]
+    /// The exact image to run instead of whatever the tag points at now (an earlier revision
+    /// re-applied runs the bytes it ran then).
+    public var pin: ImagePin?
+    /// The revision this desired state was read from when it is not the file as it is now (a
+    /// rollback, a hold); labels and the journal record it.
+    public var revision: FileRevision?
 
     public init(
         spec: EnvironmentSpec, secretValues: [String: String] = [:], fingerprintKey: [UInt8]? = nil,
@@ -38,6 +44,9 @@ public struct DesiredEnvironment: Sendable {
     }
 
     public var missingSecrets: [String] { spec.secrets.filter { secretValues[$0] == nil } }
+
+    /// What the image is looked up and created by: the pinned image id, else the spec's reference.
+    public var imageKey: String { pin?.id ?? spec.image.description }
     public var runtimeConfig: RuntimeConfig {
         RuntimeConfig(spec: spec, secretValues: secretValues, key: fingerprintKey)
     }
@@ -59,6 +68,20 @@ public struct DesiredEnvironment: Sendable {
 }
 
 /// Decides, without any I/O, what apply would change to make the host match one environment.
+/// The exact image an earlier revision ran: its local id, and its registry digest when it had one.
+public struct ImagePin: Sendable, Equatable {
+    public var id: String
+    public var digest: String?
+    /// The revision that ran it.
+    public var revision: String
+
+    public init(id: String, digest: String?, revision: String) {
+        self.id = id
+        self.digest = digest
+        self.revision = revision
+    }
+}
+
 public enum Differ {
     public static func plan(_ desired: DesiredEnvironment, host: HostState) -> EnvironmentPlan {
         let spec = desired.spec
@@ -100,13 +123,13 @@ public enum Differ {
         } else if let stored {
             changes = FieldChange.secretChanges(stored, desiredConfig)
         }
-        if let image = host.images[spec.image.description], image.id != current.imageID,
-            !changes.contains(where: { $0.field == "image" })
-        {
+        let wanted = desired.pin?.id ?? host.images[spec.image.description]?.id
+        if let wanted, wanted != current.imageID, !changes.contains(where: { $0.field == "image" }) {
+            let why = desired.pin.map { "as revision \(String($0.revision.prefix(12))) ran it" } ?? "the tag has moved"
             changes.insert(
                 FieldChange(
                     field: "image", old: "\(spec.image) (\(short(current.imageID)))",
-                    new: "\(spec.image) (\(short(image.id)), the tag has moved)"),
+                    new: "\(spec.image) (\(short(wanted)), \(why))"),
                 at: 0)
         }
         if !changes.isEmpty {
@@ -177,7 +200,14 @@ public enum Differ {
                     + "diff cannot tell if secret values changed")
         }
         let spec = desired.spec
-        if host.images[spec.image.description] == nil {
+        if let pin = desired.pin, host.images[pin.id] == nil {
+            warnings.append(
+                pin.digest.map {
+                    "image \(spec.image) as revision \(pin.revision.prefix(12)) ran it (\(short(pin.id))) is not on this host; apply will pull \($0)"
+                }
+                    ?? "image \(spec.image) as revision \(pin.revision.prefix(12)) ran it (\(short(pin.id))) is not on this host and has no registry digest; apply will refuse"
+            )
+        } else if desired.pin == nil, host.images[spec.image.description] == nil {
             switch spec.pull {
             case .never:
                 warnings.append("image \(spec.image) is not on this host and pull is never; apply will fail")

@@ -84,8 +84,8 @@ public struct Reconciler: Sendable {
         let outcome = await self.run(desired, options: options, &run)
         let seconds = (clock.now() - started).seconds
         if outcome != .unchanged {
-            if run.revision == nil { run.revision = await revision(of: desired.spec) }
-            await record(desired.spec, outcome: outcome, run: run, seconds: seconds)
+            if run.revision == nil { run.revision = await revision(of: desired) }
+            await record(desired, outcome: outcome, run: run, seconds: seconds)
         }
         return Result(outcome: outcome, plan: run.plan, seconds: seconds)
     }
@@ -107,7 +107,7 @@ public struct Reconciler: Sendable {
         var plan: EnvironmentPlan
         let record: DeployRecord?
         do {
-            host = try await observer.observe([spec])
+            host = try await look(desired, observer)
             plan = Differ.plan(desired, host: host)
             record = try state.deployRecord(spec.containerName)
         } catch {
@@ -121,10 +121,10 @@ public struct Reconciler: Sendable {
 
         // 2. Pull before the lock: a pull changes nothing that runs. `always` asks the registry
         // every time; when the tag moved, the plan made afterwards replaces the container.
-        if let refusal = await pullIfNeeded(spec, plan: plan, host: host, options: options) { return refusal }
+        if let refusal = await pullIfNeeded(desired, plan: plan, host: host, options: options) { return refusal }
         if spec.pull == .always {
             do {
-                host = try await observer.observe([spec])
+                host = try await look(desired, observer)
             } catch {
                 return .refused("\(error)")
             }
@@ -171,10 +171,10 @@ public struct Reconciler: Sendable {
         var host: HostState
         var record: DeployRecord?
         do {
-            host = try await observer.observe([spec])
+            host = try await look(desired, observer)
             record = try state.deployRecord(spec.containerName)
             if let interrupted = record, await recover(interrupted, spec: spec, host: host) {
-                host = try await observer.observe([spec])
+                host = try await look(desired, observer)
                 record = nil
             }
         } catch {
@@ -205,7 +205,7 @@ public struct Reconciler: Sendable {
                 "secret \(desired.missingSecrets.joined(separator: ", ")) not set (process environment or secrets_file); nothing was changed"
             )
         }
-        if [.create, .replace].contains(plan.action), host.images[spec.image.description] == nil {
+        if [.create, .replace].contains(plan.action), host.images[desired.imageKey] == nil {
             return .refused("image \(spec.image) is not on this host (removed since the pull?); nothing was changed")
         }
         if options.cancelled() { return .interrupted("interrupted before the deploy began; nothing was changed") }
@@ -221,7 +221,7 @@ public struct Reconciler: Sendable {
         } catch {
             return .refused("\(error); nothing was changed")
         }
-        progress.revision = await revision(of: spec)
+        progress.revision = await revision(of: desired)
         let context = DeployContext(
             engine: engine, probe: probe, clock: clock, reporter: reporter, recorder: recorder, wallClock: wallClock,
             revision: progress.revision, unverifiedID: unverifiedID, abortAt: abortAt, secretFiles: secretFiles)
@@ -236,6 +236,14 @@ public struct Reconciler: Sendable {
         return outcome
     }
 
+    /// What the engine runs for this environment, with the pinned image (when there is one) among
+    /// the images.
+    func look(_ desired: DesiredEnvironment, _ observer: Observer) async throws -> HostState {
+        var host = try await observer.observe([desired.spec])
+        if let pin = desired.pin { host.images[pin.id] = try await engine.inspectImage(pin.id) }
+        return host
+    }
+
     /// The skip when this exact desired state failed and was rolled back before (and `--retry`
     /// was not given); nil when it may be tried.
     func knownBad(_ desired: DesiredEnvironment, plan: EnvironmentPlan, host: HostState, options: Options)
@@ -244,7 +252,7 @@ public struct Reconciler: Sendable {
         let spec = desired.spec
         guard !options.retry, [.create, .replace].contains(plan.action),
             let failed = try? state.failedDeploy(spec.containerName),
-            failed.identity == desired.deployIdentity(imageID: host.images[spec.image.description]?.id)
+            failed.identity == desired.deployIdentity(imageID: host.images[desired.imageKey]?.id)
         else { return nil }
         return .skipped(
             .knownBad,
@@ -260,7 +268,7 @@ public struct Reconciler: Sendable {
         do {
             switch outcome {
             case .rolledBack(let failure, _), .rollbackFailed(let failure, _):
-                let identity = desired.deployIdentity(imageID: host.images[spec.image.description]?.id)
+                let identity = desired.deployIdentity(imageID: host.images[desired.imageKey]?.id)
                 let reason = failure.count > 200 ? String(failure.prefix(197)) + "…" : failure
                 try state.saveFailedDeploy(
                     FailedDeploy(
@@ -277,7 +285,9 @@ public struct Reconciler: Sendable {
     }
 
     /// The file's revision in git; a git that cannot be asked is reported once and the revision left unknown.
-    func revision(of spec: EnvironmentSpec) async -> FileRevision? {
+    func revision(of desired: DesiredEnvironment) async -> FileRevision? {
+        if let revision = desired.revision { return revision }
+        let spec = desired.spec
         guard let revisions else { return nil }
         do {
             return try await revisions.revision(of: spec.file)
@@ -347,11 +357,23 @@ public struct Reconciler: Sendable {
     // MARK: - Pull
 
     /// Pulls per the pull policy; a failure refuses the deploy before anything running is touched.
-    func pullIfNeeded(_ spec: EnvironmentSpec, plan: EnvironmentPlan, host: HostState, options: Options) async
+    func pullIfNeeded(_ desired: DesiredEnvironment, plan: EnvironmentPlan, host: HostState, options: Options) async
         -> DeployOutcome?
     {
-        let present = host.images[spec.image.description] != nil
+        let spec = desired.spec
+        let present = host.images[desired.imageKey] != nil
         let needed = [.create, .replace].contains(plan.action)
+        if let pin = desired.pin {
+            // A pinned revision runs the bytes it ran: by id, else by registry digest, never the tag.
+            guard needed && !present else { return nil }
+            guard let digest = pin.digest else {
+                return .refused(
+                    "image \(spec.image) as revision \(pin.revision.prefix(12)) ran it (\(Differ.short(pin.id))) is no "
+                        + "longer on this host and has no registry digest to pull it by; nothing was changed. Load "
+                        + "that image again, or roll back to another revision")
+            }
+            return await pull(digest, spec: spec, options: options)
+        }
         switch spec.pull {
         case .always:
             break
@@ -362,7 +384,11 @@ public struct Reconciler: Sendable {
         case .missing, .never:
             return nil
         }
-        let reference = spec.image.description
+        return await pull(spec.image.description, spec: spec, options: options)
+    }
+
+    /// Pulls `reference`, reporting progress; the refusal when it fails.
+    func pull(_ reference: String, spec: EnvironmentSpec, options: Options) async -> DeployOutcome? {
         let started = clock.now()
         let tracker = Locked(PullTracker())
         let reporter = self.reporter
@@ -406,8 +432,10 @@ public struct Reconciler: Sendable {
     }
 
     /// Appends the journal entry; a journal that cannot be written is reported, never fatal.
-    private func record(_ spec: EnvironmentSpec, outcome: DeployOutcome, run: Run, seconds: Double) async {
-        let newImage = try? await engine.inspectImage(spec.image.description)
+    private func record(_ desired: DesiredEnvironment, outcome: DeployOutcome, run: Run, seconds: Double) async {
+        let spec = desired.spec
+        // The image this desired state runs: the pinned one for an earlier revision, else the tag's.
+        let newImage = try? await engine.inspectImage(desired.imageKey)
         var entry = JournalEntry(
             time: ContainerCreation.timestamp(wallClock()), environment: spec.environment, file: spec.file,
             revision: run.revision?.commit, oldImage: run.previous?.image, oldImageID: run.previous?.imageID,
@@ -415,6 +443,7 @@ public struct Reconciler: Sendable {
             result: outcome.name, exitCode: outcome.exitCode, seconds: (seconds * 1000).rounded() / 1000,
             failedCheck: outcome.reason)
         if run.revision?.dirty == true { entry.dirty = true }
+        entry.newImageDigest = newImage?.repoDigests.first
         do {
             try state.appendJournal(entry)
         } catch {

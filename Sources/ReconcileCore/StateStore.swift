@@ -25,6 +25,11 @@ public protocol StateStore: Sendable {
     func saveFailedDeploy(_ failed: FailedDeploy) throws
     func clearFailedDeploy(_ container: String) throws
 
+    /// The revision `container` is held at by `reconcile rollback`, if any.
+    func hold(_ container: String) throws -> Hold?
+    func saveHold(_ hold: Hold) throws
+    func clearHold(_ container: String) throws
+
     /// The key that secret fingerprints are computed with; with `create`, made on first use.
     /// Nil without `create` when there is none yet.
     func fingerprintKey(create: Bool) throws -> [UInt8]?
@@ -49,6 +54,8 @@ public struct JournalEntry: Sendable, Codable, Equatable {
     public var oldImageID: String?
     public var newImage: String
     public var newImageID: String?
+    /// `repo@sha256:…` of the new image when it came from a registry: how to pull the same bytes again.
+    public var newImageDigest: String?
     public var action: String
     public var result: String
     public var exitCode: Int32
@@ -94,6 +101,27 @@ public struct FailedDeploy: Sendable, Codable, Equatable {
         self.revision = revision
         self.time = time
         self.reason = reason
+    }
+}
+
+/// An environment held at an earlier revision by `reconcile rollback`: a plain apply applies that
+/// revision, not the file as it is, until a new commit changes the file (or `--release`).
+public struct Hold: Sendable, Codable, Equatable {
+    public var container: String
+    /// The commit whose version of the file is applied while held.
+    public var revision: String
+    /// The image id that revision ran, applied instead of whatever its tag points at now.
+    public var imageID: String?
+    public var since: String
+    /// The file's revision when the rollback was made: a different one lifts the hold.
+    public var from: FileRevision?
+
+    public init(container: String, revision: String, imageID: String?, since: String, from: FileRevision?) {
+        self.container = container
+        self.revision = revision
+        self.imageID = imageID
+        self.since = since
+        self.from = from
     }
 }
 

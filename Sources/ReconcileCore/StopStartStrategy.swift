@@ -50,7 +50,7 @@ public struct StopStartStrategy: ReplaceStrategy {
             guard let current else { return .refused("no container to start") }
             return await restart(
                 desired, current: current, backups: mine.backups(of: spec),
-                user: host.images[spec.image.description]?.user, context: context)
+                user: host.images[desired.imageKey]?.user, context: context)
         case .create, .replace:
             return await replace(desired, current: current, mine: mine, host: host, context: context)
         case .conflict:
@@ -73,7 +73,7 @@ public struct StopStartStrategy: ReplaceStrategy {
         do {
             folder = try ContainerCreation.writeSecretFiles(
                 desired, to: context.secretFiles, container: spec.candidateName,
-                user: host.images[spec.image.description]?.user)
+                user: host.images[desired.imageKey]?.user)
         } catch {
             return .refused("\(error); nothing was changed")
         }

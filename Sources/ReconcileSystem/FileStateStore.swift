@@ -10,7 +10,7 @@ import ReconcileCore
 ///   leaves the old or the new content, never half of it.
 ///
 /// Layout: `journal.jsonl`, `fingerprint.key`, `<container>.deploy.json` (a deploy in flight),
-/// `<container>.failed.json` (the desired state that last failed).
+/// `<container>.failed.json` (the desired state that last failed), `<container>.hold.json` (a rollback's hold).
 public struct FileStateStore: StateStore {
     public let location: String
 
@@ -78,6 +78,23 @@ public struct FileStateStore: StateStore {
 
     public func clearFailedDeploy(_ container: String) throws {
         let name = "\(container).failed.json"
+        if unlink("\(location)/\(name)") != 0 && errno != ENOENT { throw failure("cannot remove \(name)", errno) }
+    }
+
+    // MARK: - Holds
+
+    public func hold(_ container: String) throws -> Hold? {
+        try readFile("\(container).hold.json").flatMap { try? JSONDecoder().decode(Hold.self, from: $0) }
+    }
+
+    public func saveHold(_ hold: Hold) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try replace("\(hold.container).hold.json", with: try encoder.encode(hold))
+    }
+
+    public func clearHold(_ container: String) throws {
+        let name = "\(container).hold.json"
         if unlink("\(location)/\(name)") != 0 && errno != ENOENT { throw failure("cannot remove \(name)", errno) }
     }
 

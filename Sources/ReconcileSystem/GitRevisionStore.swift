@@ -19,16 +19,72 @@ public struct GitRevisionStore: RevisionStore {
         return FileRevision(commit: commit.isEmpty ? nil : commit, dirty: dirty || commit.isEmpty)
     }
 
-    /// Runs git in `directory`; nil when it is not inside a repository.
+    public func history(of file: String, limit: Int) async throws -> [FileCommit] {
+        let (directory, name) = Self.split(file)
+        let format = "--format=%H%x1f%aI%x1f%an%x1f%s"
+        guard let log = try await git(["log", "-n", String(max(1, limit)), format, "--", name], in: directory)
+        else { return [] }
+        return log.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: "\u{1f}", maxSplits: 3, omittingEmptySubsequences: false).map(
+                String.init)
+            guard fields.count == 4 else { return nil }
+            return FileCommit(sha: fields[0], date: fields[1], author: fields[2], subject: fields[3])
+        }
+    }
+
+    public func contents(of file: String, at commits: [String]) async throws -> [String: [UInt8]] {
+        guard !commits.isEmpty else { return [:] }
+        let (directory, name) = Self.split(file)
+        // One `git cat-file --batch` for all of them: one process, whatever the number of commits.
+        let request = commits.map { "\($0):./\(name)\n" }.joined()
+        guard let output = try await gitBytes(["cat-file", "--batch"], in: directory, input: request) else {
+            return [:]
+        }
+        var result: [String: [UInt8]] = [:]
+        var bytes = output[...]
+        for commit in commits {
+            guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else { break }
+            let header = String(decoding: bytes[bytes.startIndex..<newline], as: UTF8.self).split(separator: " ")
+            bytes = bytes[(newline + 1)...]
+            guard header.count == 3, header[1] == "blob", let size = Int(header[2]), bytes.count >= size else {
+                continue
+            }
+            result[commit] = Array(bytes.prefix(size))
+            bytes = bytes.dropFirst(size + 1)
+        }
+        return result
+    }
+
+    public func resolve(_ revision: String, for file: String) async throws -> String? {
+        let (directory, _) = Self.split(file)
+        guard !revision.hasPrefix("-"),
+            let sha = try? await git(["rev-parse", "--verify", "--quiet", "\(revision)^{commit}"], in: directory)
+        else { return nil }
+        let trimmed = sha.trimmingCharacters(in: .whitespacesAndNewlines)
+        return trimmed.isEmpty ? nil : trimmed
+    }
+
+    static func split(_ file: String) -> (directory: String, name: String) {
+        let url = URL(fileURLWithPath: file).standardizedFileURL
+        return (url.deletingLastPathComponent().path, url.lastPathComponent)
+    }
+
+    /// Runs git in `directory`; its output as text, nil when it is not inside a repository.
     func git(_ arguments: [String], in directory: String) async throws -> String? {
-        let (succeeded, output, errors): (Bool, String, String)
+        try await gitBytes(arguments, in: directory).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Runs git in `directory` with `input` on its standard input; its output, nil when it is not
+    /// inside a repository.
+    func gitBytes(_ arguments: [String], in directory: String, input: String = "") async throws -> [UInt8]? {
+        let (succeeded, output, errors): (Bool, [UInt8], String)
         do {
             let result = try await run(
                 .name("git"), arguments: Arguments(["-C", directory] + arguments),
                 environment: .inherit.updating(["GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"]),
-                output: .string(limit: 1 << 20), error: .string(limit: 1 << 16))
+                input: .string(input), output: .bytes(limit: 64 << 20), error: .string(limit: 1 << 16))
             if case .exited(0) = result.terminationStatus { succeeded = true } else { succeeded = false }
-            (output, errors) = (result.standardOutput ?? "", result.standardError ?? "")
+            (output, errors) = (result.standardOutput, result.standardError ?? "")
         } catch {
             throw RevisionError("cannot run git (\(error)); install git, or the revision is not recorded")
         }
@@ -36,7 +92,7 @@ public struct GitRevisionStore: RevisionStore {
         let message = errors.split(separator: "\n").first.map(String.init) ?? "failed"
         if message.contains("not a git repository") { return nil }
         // A repository without a commit yet: nothing is committed, so the file is uncommitted.
-        if message.contains("does not have any commits yet") { return "" }
+        if message.contains("does not have any commits yet") { return [] }
         if message.contains("dubious ownership") {
             throw RevisionError(
                 "git refuses the repository at \(directory) (owned by another user); run "

@@ -72,6 +72,7 @@ public final class FakeStateStore: StateStore, Sendable {
         var journal: [JournalEntry] = []
         var records: [String: DeployRecord] = [:]
         var failed: [String: FailedDeploy] = [:]
+        var holds: [String: Hold] = [:]
         var key: [UInt8]?
         var failSaves = false
         var savedSteps: [DeployRecord.Step] = []
@@ -111,6 +112,10 @@ public final class FakeStateStore: StateStore, Sendable {
     }
     public func clearFailedDeploy(_ container: String) throws { contents.withLock { $0.failed[container] = nil } }
 
+    public func hold(_ container: String) throws -> Hold? { contents.withLock { $0.holds[container] } }
+    public func saveHold(_ hold: Hold) throws { contents.withLock { $0.holds[hold.container] = hold } }
+    public func clearHold(_ container: String) throws { contents.withLock { $0.holds[container] = nil } }
+
     public func fingerprintKey(create: Bool) throws -> [UInt8]? {
         contents.withLock { contents in
             if contents.key == nil && create { contents.key = [UInt8](repeating: 7, count: 32) }
@@ -119,15 +124,49 @@ public final class FakeStateStore: StateStore, Sendable {
     }
 }
 
-/// Revisions from a table: file → revision; files not in it are outside a repository.
+/// Revisions from a table: file → revision; files not in it are outside a repository. `commit`
+/// adds a commit of a file's content, newest last.
 public final class FakeRevisionStore: RevisionStore, Sendable {
-    private let revisions: Locked<[String: FileRevision]>
+    private struct Repository {
+        var revisions: [String: FileRevision] = [:]
+        var commits: [String: [(FileCommit, [UInt8])]] = [:]
+    }
+    private let repository: Locked<Repository>
 
-    public init(_ revisions: [String: FileRevision] = [:]) { self.revisions = Locked(revisions) }
+    public init(_ revisions: [String: FileRevision] = [:]) { repository = Locked(Repository(revisions: revisions)) }
 
-    public func set(_ file: String, _ revision: FileRevision?) { revisions.withLock { $0[file] = revision } }
+    public func set(_ file: String, _ revision: FileRevision?) { repository.withLock { $0.revisions[file] = revision } }
 
-    public func revision(of file: String) async throws -> FileRevision? { revisions.withLock { $0[file] } }
+    /// Commits `content` of `file` as `sha`; the file's revision becomes it.
+    public func commit(_ file: String, sha: String, content: String, subject: String = "change") {
+        repository.withLock { repository in
+            let commit = FileCommit(
+                sha: sha, date: "2026-11-27T10:00:0\(repository.commits[file, default: []].count % 10)+00:00",
+                author: "Test", subject: subject)
+            repository.commits[file, default: []].append((commit, Array(content.utf8)))
+            repository.revisions[file] = FileRevision(commit: sha, dirty: false)
+        }
+    }
+
+    public func revision(of file: String) async throws -> FileRevision? { repository.withLock { $0.revisions[file] } }
+
+    public func history(of file: String, limit: Int) async throws -> [FileCommit] {
+        repository.withLock { Array($0.commits[file, default: []].reversed().prefix(limit).map(\.0)) }
+    }
+
+    public func contents(of file: String, at commits: [String]) async throws -> [String: [UInt8]] {
+        repository.withLock { repository in
+            var result: [String: [UInt8]] = [:]
+            for (commit, content) in repository.commits[file, default: []] where commits.contains(commit.sha) {
+                result[commit.sha] = content
+            }
+            return result
+        }
+    }
+
+    public func resolve(_ revision: String, for file: String) async throws -> String? {
+        repository.withLock { $0.commits[file, default: []].map(\.0.sha).first { $0.hasPrefix(revision) } }
+    }
 }
 
 /// A process identity with a fixed pid; holders listed in `dead` are gone, holders from another

@@ -66,6 +66,8 @@ public struct ContainerSnapshot: Sendable, Equatable {
     public var exitCode: Int?
     /// How often Docker restarted it after an exit (inspect only; 0 from a list).
     public var restartCount: Int = 0
+    /// What the engine says it was really created with (inspect only; nil from a list).
+    public var actual: ActualConfig?
     public var ports: [PublishedPort]
 
     public init(
@@ -87,6 +89,33 @@ public struct ContainerSnapshot: Sendable, Equatable {
     }
 
     public var shortID: String { String(id.prefix(12)) }
+}
+
+/// The parts of a container's configuration reconcile sets, as the engine reports them: to tell
+/// a container changed by hand (labels copied onto another image or other settings) from the one
+/// reconcile made.
+public struct ActualConfig: Sendable, Equatable {
+    public var image: String
+    /// `NAME=value`, the image's own variables included.
+    public var env: [String]
+    public var command: [String]?
+    public var bindings: [PublishedPort]
+    public var restart: String
+    public var memory: Int64
+    public var nanoCPUs: Int64
+
+    public init(
+        image: String, env: [String], command: [String]?, bindings: [PublishedPort], restart: String, memory: Int64,
+        nanoCPUs: Int64
+    ) {
+        self.image = image
+        self.env = env
+        self.command = command
+        self.bindings = bindings
+        self.restart = restart
+        self.memory = memory
+        self.nanoCPUs = nanoCPUs
+    }
 }
 
 /// A container's lifecycle state, as Docker names it.

@@ -123,6 +123,9 @@ public enum Differ {
         } else if let stored {
             changes = FieldChange.secretChanges(stored, desiredConfig)
         }
+        if let stored, let actual = current.actual {
+            changes += FieldChange.byHand(actual, stored: stored, changes: changes)
+        }
         let wanted = desired.pin?.id ?? host.images[spec.image.description]?.id
         if let wanted, wanted != current.imageID, !changes.contains(where: { $0.field == "image" }) {
             let why = desired.pin.map { "as revision \(String($0.revision.prefix(12))) ran it" } ?? "the tag has moved"

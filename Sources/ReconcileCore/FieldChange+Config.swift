@@ -23,6 +23,61 @@ extension FieldChange {
         return changes
     }
 
+    /// What the engine says the container runs that differs from what reconcile created it with
+    /// (its labels): a container changed, or replaced, by hand with the labels copied. Only what
+    /// reconcile sets is compared: variables the image adds, and a pinned image id, are not drift.
+    static func byHand(_ actual: ActualConfig, stored: RuntimeConfig, changes: [FieldChange]) -> [FieldChange] {
+        let already = Set(changes.map(\.field))
+        var found: [FieldChange] = []
+        func add(_ field: String, _ old: String, _ new: String) {
+            if !already.contains(field) {
+                found.append(FieldChange(field: field, old: "\(old) (changed by hand)", new: new))
+            }
+        }
+        if actual.image != stored.image, !actual.image.hasPrefix("sha256:") {
+            add("image", actual.image, stored.image)
+        }
+        let variables = Dictionary(
+            actual.env.map { entry -> (String, String) in
+                let parts = entry.split(separator: "=", maxSplits: 1)
+                return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+            }, uniquingKeysWith: { _, last in last })
+        for (name, value) in stored.env.sorted(by: { $0.key < $1.key }) where variables[name] != value {
+            add("env.\(name)", variables[name] ?? "(unset)", value)
+        }
+        if let command = stored.command, actual.command != command {
+            add("command", render(actual.command ?? []), render(command))
+        }
+        let port = actual.bindings.contains {
+            $0.hostPort == stored.port && $0.containerPort == stored.containerPort
+                && ($0.hostIP == stored.bind || (["", "0.0.0.0"].contains($0.hostIP) && stored.bind == "0.0.0.0"))
+        }
+        if !port {
+            let seen = actual.bindings.map {
+                "\($0.hostIP.isEmpty ? "0.0.0.0" : $0.hostIP):\($0.hostPort)->\($0.containerPort)/tcp"
+            }
+            add(
+                "ports", seen.isEmpty ? "none" : seen.joined(separator: ", "),
+                "\(stored.bind):\(stored.port)->\(stored.containerPort)/tcp")
+        }
+        if actual.restart != stored.restart, !(actual.restart.isEmpty && stored.restart == "no") {
+            add("restart", actual.restart.isEmpty ? "no" : actual.restart, stored.restart)
+        }
+        let memory = stored.memory.flatMap(Quantities.bytes) ?? 0
+        if actual.memory != memory {
+            add(
+                "resources.memory", actual.memory == 0 ? "none" : Quantities.format(bytes: actual.memory),
+                stored.memory ?? "none")
+        }
+        let nanos = stored.cpus.map { Int64(saturating: ($0 * 1e9).rounded()) } ?? 0
+        if actual.nanoCPUs != nanos {
+            add(
+                "resources.cpus", actual.nanoCPUs == 0 ? "none" : String(Double(actual.nanoCPUs) / 1e9),
+                stored.cpus.map { String($0) } ?? "none")
+        }
+        return found
+    }
+
     /// Secret values that changed while everything else matches.
     static func secretChanges(_ old: RuntimeConfig, _ new: RuntimeConfig) -> [FieldChange] {
         between(old, new).filter { $0.field.hasPrefix("secrets.") }

@@ -9,10 +9,18 @@ public struct Observer: Sendable {
         self.hostPorts = hostPorts
     }
 
-    /// Lists every container, resolves each spec's image locally and, with `hostPorts`, finds the
+    /// Lists every container (each environment's active one inspected in full), resolves each
+    /// spec's image locally and, with `hostPorts`, finds the
     /// specs' host ports that a process outside the engine holds; changes nothing.
     public func observe(_ specs: [EnvironmentSpec]) async throws -> HostState {
-        let containers = try await engine.containers()
+        var containers = try await engine.containers()
+        // The active containers in full: what they were really created with, to find changes by hand.
+        for spec in specs {
+            guard let index = containers.firstIndex(where: { $0.name == spec.containerName }),
+                let full = try await engine.inspectContainer(containers[index].id)
+            else { continue }
+            containers[index] = full
+        }
         var images: [String: ImageSnapshot] = [:]
         for reference in Set(specs.map(\.image.description)).sorted() {
             images[reference] = try await engine.inspectImage(reference)

@@ -46,6 +46,15 @@ enum DockerDTO {
         struct ConfigPart: Decodable {
             var Image: String?
             var Labels: [String: String]?
+            var Env: [String]?
+            var Cmd: [String]?
+        }
+        struct HostConfigPart: Decodable {
+            struct RestartPart: Decodable { var Name: String? }
+            var PortBindings: [String: [BindingPart]?]?
+            var RestartPolicy: RestartPart?
+            var Memory: Int64?
+            var NanoCpus: Int64?
         }
         struct StatePart: Decodable {
             struct HealthPart: Decodable { var Status: String? }
@@ -65,6 +74,7 @@ enum DockerDTO {
         var Created: String?
         var RestartCount: Int?
         var Config: ConfigPart?
+        var HostConfig: HostConfigPart?
         var State: StatePart?
         var NetworkSettings: NetworkSettingsPart?
 
@@ -88,6 +98,22 @@ enum DockerDTO {
                 startedAt: State?.StartedAt.flatMap(DockerDTO.date), exitCode: State?.ExitCode,
                 ports: ports.sorted { ($0.hostPort, $0.hostIP) < ($1.hostPort, $1.hostIP) })
             snapshot.restartCount = RestartCount ?? 0
+            var bindings: [PublishedPort] = []
+            for (key, list) in HostConfig?.PortBindings ?? [:] {
+                let containerPort = Int(key.split(separator: "/").first ?? "") ?? 0
+                for binding in list ?? [] {
+                    if let hostPort = binding.HostPort.flatMap(Int.init) {
+                        bindings.append(
+                            PublishedPort(
+                                hostIP: binding.HostIp ?? "", hostPort: hostPort, containerPort: containerPort))
+                    }
+                }
+            }
+            snapshot.actual = ActualConfig(
+                image: Config?.Image ?? "", env: Config?.Env ?? [], command: Config?.Cmd,
+                bindings: bindings.sorted { ($0.hostPort, $0.hostIP) < ($1.hostPort, $1.hostIP) },
+                restart: HostConfig?.RestartPolicy?.Name ?? "", memory: HostConfig?.Memory ?? 0,
+                nanoCPUs: HostConfig?.NanoCpus ?? 0)
             return snapshot
         }
     }

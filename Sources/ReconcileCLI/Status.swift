@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReconcileCore
+import ReconcileSystem
 
 /// Output formats of `status`.
 enum StatusFormat: String, ExpressibleByArgument, CaseIterable {
@@ -18,13 +19,23 @@ extension Reconcile {
         @Option(help: "Output format: table or json (stdout only).")
         var format: StatusFormat = .table
 
+        @Option(help: "The state directory whose holds and failed revisions are shown (default as for apply).")
+        var stateDir: String?
+
         func execute(_ context: CommandContext) async -> Int32 {
             do {
                 let loaded = try EnvironmentLoader.load(paths.paths)
                 let statuses = try await context.withEngine { engine in
                     try await EnvironmentStatus.read(loaded.specs, engine: engine)
                 }
-                let renderer = StatusRenderer(statuses: statuses, now: context.now())
+                let store = try? FileStateStore(
+                    path: StateDirectory.path(stateDir, environment: context.environment), create: false)
+                var renderer = StatusRenderer(statuses: statuses, now: context.now())
+                for status in statuses {
+                    let name = status.spec.containerName
+                    renderer.holds[name] = (try? store?.hold(name)) ?? nil
+                    renderer.failures[name] = (try? store?.failedDeploy(name)) ?? nil
+                }
                 context.output.write(format == .json ? try renderer.json() + "\n" : renderer.table())
                 return ExitCodes.success
             } catch {
@@ -38,6 +49,14 @@ extension Reconcile {
 struct StatusRenderer {
     var statuses: [EnvironmentStatus]
     var now: Date
+    /// Holds left by `rollback` and desired states that failed, by container name.
+    var holds: [String: Hold] = [:]
+    var failures: [String: FailedDeploy] = [:]
+
+    init(statuses: [EnvironmentStatus], now: Date) {
+        self.statuses = statuses
+        self.now = now
+    }
 
     struct Row: Encodable {
         struct Backup: Encodable {
@@ -62,6 +81,10 @@ struct StatusRenderer {
         var deployedAt: String?
         var port: Int
         var backups: [Backup]
+        /// The revision a rollback holds the environment at, and since when.
+        var held: Hold?
+        /// The desired state that failed and is not retried until the file changes or `--retry`.
+        var failed: FailedDeploy?
     }
 
     func rows() -> [Row] {
@@ -88,19 +111,19 @@ struct StatusRenderer {
                     Row.Backup(
                         name: $0.name, id: $0.id, image: $0.image, revision: $0.labels[Labels.revision],
                         deployedAt: $0.labels[Labels.deployedAt])
-                })
+                }, held: holds[status.spec.containerName], failed: failures[status.spec.containerName])
         }
     }
 
     func table() -> String {
         let header = [
-            "ENVIRONMENT", "CONTAINER", "STATE", "HEALTH", "IMAGE", "DIGEST", "UPTIME", "REVISION", "BACKUPS",
+            "ENVIRONMENT", "CONTAINER", "STATE", "HEALTH", "IMAGE", "DIGEST", "UPTIME", "REVISION", "BACKUPS", "NOTE",
         ]
         let body = rows().map { row in
             [
                 row.environment, row.container, row.state, row.health ?? "-", row.image ?? "-",
                 row.digest.map(Self.short) ?? "-", row.uptimeSeconds.map(Self.uptime) ?? "-",
-                row.revision.map { String($0.prefix(12)) } ?? "-", String(row.backups.count),
+                row.revision.map { String($0.prefix(12)) } ?? "-", String(row.backups.count), Self.note(row),
             ]
         }
         let widths = header.indices.map { column in ([header] + body).map { $0[column].count }.max() ?? 0 }
@@ -115,6 +138,14 @@ struct StatusRenderer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(["environments": rows()]), as: UTF8.self)
+    }
+
+    /// `held at abc123 since …`, `revision def456 failed at …`, or `-`.
+    static func note(_ row: Row) -> String {
+        var notes: [String] = []
+        if let held = row.held { notes.append("held at \(held.revision.prefix(12)) since \(held.since) (rollback)") }
+        if let failed = row.failed { notes.append("revision \(failed.revision) failed at \(failed.time)") }
+        return notes.isEmpty ? "-" : notes.joined(separator: "; ")
     }
 
     static func short(_ digest: String) -> String {

@@ -183,16 +183,29 @@ struct StatusCommandTests {
             containers: [active, backup],
             images: ["sha256:1111": ImageSnapshot(id: "sha256:1111", repoDigests: ["acme/app@sha256:abcdef0123456789"])]
         )
-        let table = await reconcile(["status", workspace.environments], engine: engine)
+        // A hold left by a rollback and a desired state that failed show in the note.
+        let state = workspace.root.appendingPathComponent("state").path
+        let store = try FileStateStore(path: state)
+        try store.saveHold(
+            Hold(
+                container: "app-staging", revision: "fedcba9876543210", imageID: nil, since: "2026-11-27T10:00:00Z",
+                from: nil))
+        try store.saveFailedDeploy(
+            FailedDeploy(
+                container: "app-production", identity: "x", revision: "abcabcabcabc", time: "2026-11-27T11:00:00Z",
+                reason: "health"))
+        let table = await reconcile(
+            ["status", workspace.environments], engine: engine, environment: ["RECONCILE_STATE_DIR": state])
         #expect(table.code == 0)
         #expect(
             table.stdout == """
-                ENVIRONMENT  CONTAINER       STATE    HEALTH   IMAGE        DIGEST               UPTIME  REVISION      BACKUPS
-                production   app-production  missing  -        -            -                    -       -             0
-                staging      app-staging     running  healthy  acme/app:v1  sha256:abcdef012345  10m0s   0123456789ab  1
+                ENVIRONMENT  CONTAINER       STATE    HEALTH   IMAGE        DIGEST               UPTIME  REVISION      BACKUPS  NOTE
+                production   app-production  missing  -        -            -                    -       -             0        revision abcabcabcabc failed at 2026-11-27T11:00:00Z
+                staging      app-staging     running  healthy  acme/app:v1  sha256:abcdef012345  10m0s   0123456789ab  1        held at fedcba987654 since 2026-11-27T10:00:00Z (rollback)
 
                 """)
-        let json = await reconcile(["status", "--format", "json", file], engine: engine)
+        let json = await reconcile(
+            ["status", "--format", "json", file], engine: engine, environment: ["RECONCILE_STATE_DIR": state])
         #expect(json.code == 0)
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let rows = try #require(object?["environments"] as? [[String: Any]])

@@ -42,8 +42,16 @@ enum HeldRevision {
         let current = try? await context.revisions.revision(of: spec.file)
         guard current == hold.from else {
             if release { try store.clearHold(spec.containerName) }
+            // The new commit brings back the held content (a `git revert`): it keeps the held bytes.
+            var desired = plain
+            if let id = hold.imageID,
+                let held = try? await Self.spec(of: spec.file, at: hold.revision, context: context),
+                held.contentDigest == spec.contentDigest
+            {
+                desired.pin = ImagePin(id: id, digest: nil, revision: hold.revision)
+            }
             return (
-                plain,
+                desired,
                 "the hold at \(hold.revision.prefix(12)) is lifted: \(spec.file) changed since the rollback "
                     + "(now \(current?.short ?? "unknown"))"
             )

@@ -25,6 +25,7 @@ extension ContainerCreation {
         ]
         if let commit = revision?.commit { labels[Labels.revision] = commit }
         if revision?.dirty == true { labels[Labels.dirty] = "true" }
+        if let digest = spec.contentDigest { labels[Labels.contentDigest] = digest }
         let plain = spec.env.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         var secret: [(String, String)] = []
         var mounts: [FileMount] = []

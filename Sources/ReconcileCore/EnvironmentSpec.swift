@@ -5,6 +5,9 @@
 public struct EnvironmentSpec: Sendable, Equatable {
     /// The file this spec was read from, as given on the command line.
     public var file: String
+    /// sha256 of the file's bytes: the same content (a `git revert` of a later change) has the same
+    /// digest, so re-applying it can run the image it ran before.
+    public var contentDigest: String?
     public var service: String
     public var environment: String
     public var image: ImageReference

@@ -10,6 +10,8 @@ public enum Labels {
     public static let config = "io.reconcile.config"
     /// The last git commit that changed the environment file when it was applied.
     public static let revision = "io.reconcile.revision"
+    /// sha256 of the environment file's content it was made from.
+    public static let contentDigest = "io.reconcile.content-digest"
     /// `true` when the file had changes not committed when it was applied.
     public static let dirty = "io.reconcile.dirty"
     /// With `secrets_mode: file`, the host folder of the container's secret files.

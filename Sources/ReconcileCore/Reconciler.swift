@@ -83,7 +83,8 @@ public struct Reconciler: Sendable {
         var run = Run()
         let outcome = await self.run(desired, options: options, &run)
         let seconds = (clock.now() - started).seconds
-        if outcome != .unchanged {
+        // A known-bad skip changes nothing and repeats every cron run: the failure is in the journal once.
+        if outcome != .unchanged, outcome.name != "skipped-known-bad" {
             if run.revision == nil { run.revision = await revision(of: desired) }
             await record(desired, outcome: outcome, run: run, seconds: seconds)
         }
@@ -117,6 +118,20 @@ public struct Reconciler: Sendable {
             progress.plan = plan
             reporter.plan(plan)
             return .refused(plan.conflicts.joined(separator: " "))
+        }
+        var desired = desired
+        if let pin = earlierBytes(desired, host: host) {
+            desired.pin = pin
+            say(
+                spec, "pin",
+                "this content ran before (revision \(pin.revision.prefix(12))): it runs the image it ran then "
+                    + "(\(Differ.short(pin.id))), not what \(spec.image) points at now")
+            do {
+                host = try await look(desired, observer)
+            } catch {
+                return .refused("\(error)")
+            }
+            plan = Differ.plan(desired, host: host)
         }
 
         // 2. Pull before the lock: a pull changes nothing that runs. `always` asks the registry
@@ -242,6 +257,23 @@ public struct Reconciler: Sendable {
         var host = try await observer.observe([desired.spec])
         if let pin = desired.pin { host.images[pin.id] = try await engine.inspectImage(pin.id) }
         return host
+    }
+
+    /// When the file's content is one that converged here before but is not what the live container
+    /// was made from (a `git revert`, a file put back), the image it ran then: re-applying earlier
+    /// content runs the same bytes, not whatever its tag points at now.
+    func earlierBytes(_ desired: DesiredEnvironment, host: HostState) -> ImagePin? {
+        let spec = desired.spec
+        guard desired.pin == nil, let digest = spec.contentDigest else { return nil }
+        let live = host.containers.first { $0.name == spec.containerName }
+        guard live?.labels[Labels.contentDigest] != digest, let journal = try? state.journal() else { return nil }
+        guard
+            let entry = journal.last(where: {
+                $0.environment == spec.environment && $0.file == spec.file && $0.contentDigest == digest
+                    && $0.result == "converged"
+            }), let id = entry.newImageID, id != live?.imageID
+        else { return nil }
+        return ImagePin(id: id, digest: entry.newImageDigest, revision: entry.revision ?? "an earlier apply")
     }
 
     /// The skip when this exact desired state failed and was rolled back before (and `--retry`
@@ -444,6 +476,7 @@ public struct Reconciler: Sendable {
             failedCheck: outcome.reason)
         if run.revision?.dirty == true { entry.dirty = true }
         entry.newImageDigest = newImage?.repoDigests.first
+        entry.contentDigest = spec.contentDigest
         do {
             try state.appendJournal(entry)
         } catch {

@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import Yams
 
 /// Turns the bytes of one environment file into an `EnvironmentSpec`, or into every problem found.
@@ -59,7 +61,8 @@ public enum SpecParser {
         }
         var reader = NodeReader(file: file)
         let spec = read(root, reader: &reader, file: file, defaultEnvironment: defaultEnvironment)
-        if let spec, reader.issues.isEmpty {
+        if var spec, reader.issues.isEmpty {
+            spec.contentDigest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
             let locations = reader.locations.mapValues { SourceLocation(line: $0.line, column: $0.column) }
             return .success(Parsed(spec: spec, locations: locations))
         }

@@ -50,6 +50,8 @@ public struct JournalEntry: Sendable, Codable, Equatable {
     public var revision: String?
     /// The file had changes not committed when it was applied.
     public var dirty: Bool?
+    /// sha256 of the file's content (see `EnvironmentSpec.contentDigest`).
+    public var contentDigest: String?
     public var oldImage: String?
     public var oldImageID: String?
     public var newImage: String

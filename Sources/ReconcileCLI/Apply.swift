@@ -81,10 +81,12 @@ extension Reconcile {
             let reconciler = Self.reconciler(engine: engine, store: store, printer: printer, context: context)
             let approval = Self.approval(approve, context: context)
             var results: [(String, DeployOutcome)] = []
+            var left = false
             for (index, spec) in specs.enumerated() {
                 if interruption.exitCode != nil {
-                    let rest = specs[index...].map(\.environment).joined(separator: ", ")
+                    let rest = specs[index...].map(\.containerName).joined(separator: ", ")
                     context.warn("reconcile: interrupted; not applied: \(rest)")
+                    left = true
                     break
                 }
                 interruption.working(on: spec.environment)
@@ -110,8 +112,10 @@ extension Reconcile {
                 results.append((spec.environment, result.outcome))
             }
             printer.summary(results)
+            // A signal that came during the last environment's deploy let it finish: its outcome is the answer.
+            let stopped = left || results.contains { if case .interrupted = $0.1 { return true } else { return false } }
             return ExitCodes.apply(
-                results.map(\.1), interruptedBy: interruption.caughtSignal, detailed: detailedExitcode)
+                results.map(\.1), interruptedBy: stopped ? interruption.caughtSignal : nil, detailed: detailedExitcode)
         }
 
         /// The live reconciler for one run: the real probe, clock, git, secret files and lock identity.

@@ -77,8 +77,10 @@ struct ApplyPrinter: DeployReporter {
         case .rollbackFailed(let failure, let state):
             text = "deploy failed and the rollback failed too: \(failure). State: \(state). A person must look."
         }
+        // An interruption's code is the signal's, known only to the whole run.
+        let code = { if case .interrupted = outcome { return "" } else { return " (exit \(outcome.exitCode))" } }()
         let event = DeployEvent(
-            environment: environment, step: "result", message: "\(outcome.name) (exit \(outcome.exitCode)): \(text)",
+            environment: environment, step: "result", message: "\(outcome.name)\(code): \(text)",
             seconds: seconds, ok: outcome.exitCode == 0)
         // In quiet mode a result is the one line an environment gets: on stdout, whatever it says.
         if quiet && output == .text {

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import ReconcileCore
 import ReconcileDocker
 import ReconcileSystem
@@ -8,14 +9,23 @@ public protocol TextOutput: Sendable {
     func write(_ text: String)
 }
 
-/// Writes to a file handle (stdout or stderr).
+/// Writes to a file descriptor (stdout or stderr). A write that fails (a closed pipe, a full
+/// disk, a dropped ssh session) is dropped: output must never stop a deploy half-way.
 public struct FileOutput: TextOutput {
-    let handle: FileHandle
+    let descriptor: Int32
 
-    public static let standardOutput = FileOutput(handle: .standardOutput)
-    public static let standardError = FileOutput(handle: .standardError)
+    public static let standardOutput = FileOutput(descriptor: STDOUT_FILENO)
+    public static let standardError = FileOutput(descriptor: STDERR_FILENO)
 
-    public func write(_ text: String) { handle.write(Data(text.utf8)) }
+    public func write(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            bytes = bytes.dropFirst(written)
+        }
+    }
 }
 
 /// Keeps what was written, for tests.
@@ -71,6 +81,8 @@ public struct CommandContext: Sendable {
 
     /// The real process: its environment, stdout and stderr, and the Docker engine named by DOCKER_HOST.
     public static func live() -> CommandContext {
+        // A closed pipe on stdout is an error of write(2) to ignore, not a signal that kills.
+        signal(SIGPIPE, SIG_IGN)
         let environment = ProcessInfo.processInfo.environment
         var ask: (@Sendable (String) -> String?)?
         if isatty(STDIN_FILENO) == 1 && environment["RECONCILE_NO_PROMPT"] == nil {

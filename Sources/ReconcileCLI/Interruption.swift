@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 
-/// Catches SIGINT and SIGTERM while an apply runs, so that the current environment's deploy (or
+/// Catches SIGINT, SIGTERM and SIGHUP (a dropped ssh session) while an apply runs, so that the current environment's deploy (or
 /// rollback) finishes safely instead of dying half-way; the apply then stops and exits with
 /// 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
 final class Interruption: @unchecked Sendable {
@@ -23,7 +23,7 @@ final class Interruption: @unchecked Sendable {
     func working(on environment: String?) { lock.withLock { current = environment } }
 
     func install() {
-        for number in [SIGINT, SIGTERM] {
+        for number in [SIGINT, SIGTERM, SIGHUP] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [weak self] in self?.received(number) }
@@ -37,6 +37,7 @@ final class Interruption: @unchecked Sendable {
         sources = []
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
+        signal(SIGHUP, SIG_DFL)
     }
 
     private func received(_ number: Int32) {
@@ -46,7 +47,7 @@ final class Interruption: @unchecked Sendable {
             return (first, current)
         }
         guard first else { return }
-        let name = number == SIGINT ? "SIGINT" : "SIGTERM"
+        let name = number == SIGINT ? "SIGINT" : number == SIGHUP ? "SIGHUP" : "SIGTERM"
         report(
             environment.map { "received \(name); finishing \($0) safely, then stopping" }
                 ?? "received \(name); stopping")

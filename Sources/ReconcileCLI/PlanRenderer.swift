@@ -23,14 +23,18 @@ struct PlanRenderer {
             lines.append("| \(plan.environment) | `\(plan.file)` | **\(plan.action.rawValue)** | \(count) |")
         }
         for plan in plans where plan.hasChanges || !plan.warnings.isEmpty || !plan.conflicts.isEmpty {
-            lines += ["", "#### \(plan.environment): \(plan.action.rawValue) `\(plan.container)`", "", "```diff"]
+            var block: [String] = []
             for change in plan.changes {
-                if let old = change.old { lines.append("- \(change.field): \(old)") }
-                if let new = change.new { lines.append("+ \(change.field): \(new)") }
+                if let old = change.old { block.append("- \(change.field): \(Self.clean(old))") }
+                if let new = change.new { block.append("+ \(change.field): \(Self.clean(new))") }
             }
-            for item in plan.prune { lines.append("- container \(item.name) (\(item.reason))") }
-            for conflict in plan.conflicts { lines.append("! conflict: \(conflict)") }
-            lines.append("```")
+            for item in plan.prune { block.append("- container \(item.name) (\(item.reason))") }
+            for conflict in plan.conflicts { block.append("! conflict: \(conflict)") }
+            // A fence longer than any run of backticks in the values: a value cannot close it.
+            let fence = String(repeating: "`", count: max(3, Self.longestBacktickRun(block) + 1))
+            lines += ["", "#### \(plan.environment): \(plan.action.rawValue) `\(plan.container)`", "", fence + "diff"]
+            lines += block
+            lines.append(fence)
             for warning in plan.warnings { lines.append("> ⚠️ \(warning)") }
             if plan.approvalRequired && plan.hasChanges {
                 lines.append("> 🔒 approval required: apply needs `--approve`")
@@ -63,7 +67,7 @@ struct PlanRenderer {
         case .conflict: lines.append("! conflict: apply will refuse to change \(plan.container)")
         }
         for change in plan.changes {
-            switch (change.old, change.new) {
+            switch (change.old.map(Self.clean), change.new.map(Self.clean)) {
             case (nil, let new?): lines.append("    + \(change.field): \(new)")
             case (let old?, nil): lines.append("    - \(change.field): \(old)")
             case (let old?, let new?): lines.append("    ~ \(change.field): \(old) → \(new)")
@@ -76,6 +80,35 @@ struct PlanRenderer {
         if let holder = plan.lockedBy { lines.append("note: an apply is in progress (lock held by \(holder))") }
         if plan.approvalRequired && plan.hasChanges { lines.append("approval required: apply needs --approve") }
         return lines
+    }
+
+    /// A value as one printable line: control characters (a newline, a carriage return, ESC) are
+    /// written as escapes, so a value can neither draw over a terminal line nor start a new one.
+    static func clean(_ value: String) -> String {
+        var result = ""
+        for scalar in value.unicodeScalars {
+            switch scalar.value {
+            case 0x0A: result += "\\n"
+            case 0x0D: result += "\\r"
+            case 0x09: result += "\\t"
+            case 0x1B: result += "\\e"
+            case 0x00..<0x20, 0x7F..<0xA0: result += "\\u{\(String(scalar.value, radix: 16))}"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
+    static func longestBacktickRun(_ lines: [String]) -> Int {
+        var longest = 0
+        for line in lines {
+            var run = 0
+            for character in line {
+                run = character == "`" ? run + 1 : 0
+                longest = max(longest, run)
+            }
+        }
+        return longest
     }
 
     private func counts() -> [String: Int] {

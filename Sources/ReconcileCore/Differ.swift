@@ -145,9 +145,19 @@ public enum Differ {
                 FieldChange(field: "state", old: current.state.rawValue, new: ContainerState.running.rawValue)
             ]
         }
-        plan.warnings = warnings(desired, host: host)
+        plan.warnings = warnings(desired, host: host) + strays(mine, spec: spec, current: current)
         plan.prune = prune(mine, spec: spec, current: current, replacing: plan.action == .replace)
         return plan
+    }
+
+    /// Containers with this environment's labels under a name reconcile does not use.
+    static func strays(_ mine: [ContainerSnapshot], spec: EnvironmentSpec, current: ContainerSnapshot?) -> [String] {
+        mine.filter { $0.id != current?.id && !$0.isBackup(of: spec) && $0.name != spec.candidateName }
+            .sorted { $0.name < $1.name }
+            .map {
+                "container \($0.name) (\($0.shortID)) carries this environment's labels under a name reconcile does not "
+                    + "use (renamed by hand?); it is left alone"
+            }
     }
 
     static func conflicts(_ spec: EnvironmentSpec, current: ContainerSnapshot?, host: HostState) -> [String] {
@@ -160,6 +170,14 @@ public enum Differ {
             found.append(
                 "container \"\(spec.containerName)\" (\(current.shortID)) \(owner); reconcile will not touch it. "
                     + "Rename or remove it (docker rm -f \(spec.containerName)), or change service/environment.")
+        }
+        // The names reconcile needs for a deploy: the candidate's must be ours or free.
+        if let squatter = host.containers.first(where: {
+            $0.name == spec.candidateName && !$0.isManaged(service: spec.service, environment: spec.environment)
+        }) {
+            found.append(
+                "a container named \(spec.candidateName) (\(squatter.shortID)) that reconcile did not create holds the "
+                    + "name reconcile gives new versions; remove or rename it (docker rm \(spec.candidateName))")
         }
         // This environment's own containers (a backup still running after an interrupted apply)
         // are not in the way: apply stops them before it starts the new one.
@@ -234,7 +252,8 @@ public enum Differ {
                 reason: $0.isVerifiedBackup(of: spec)
                     ? "backup beyond the \(spec.backups) kept" : "backup that never passed its gate")
         }
-        let leftovers = mine.filter { !$0.isBackup(of: spec) && $0.id != current?.id }
+        // Only a candidate is a leftover: a container renamed by hand is somebody's, and is left alone.
+        let leftovers = mine.filter { $0.name == spec.candidateName && $0.id != current?.id }
         items += leftovers.sorted { $0.name < $1.name }.map {
             PruneItem(name: $0.name, id: $0.id, reason: "left over from an interrupted apply", leftover: true)
         }

@@ -79,12 +79,12 @@ public struct EngineLock: Sendable {
                     report(.recovered(current, reason: reason))
                     continue
                 }
-                guard clock.now() < deadline else {
-                    throw LockError.busy(name: spec.lockName, holder: current, waited: timeout)
-                }
                 if !announced {
                     report(.waiting(current))
                     announced = true
+                }
+                guard clock.now() < deadline else {
+                    throw LockError.busy(name: spec.lockName, holder: current, waited: timeout)
                 }
                 try? await clock.sleep(for: poll)
             }

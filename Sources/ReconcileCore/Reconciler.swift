@@ -114,7 +114,9 @@ public struct Reconciler: Sendable {
         } catch {
             return .refused("\(error)")
         }
-        guard plan.action != .conflict else {
+        // A conflict is final here unless leftovers of an interrupted apply may explain it (a port
+        // still held by its candidate): those are removed under the lock, and the plan made again.
+        if plan.action == .conflict && !plan.prune.contains(where: \.leftover) {
             progress.plan = plan
             reporter.plan(plan)
             return .refused(plan.conflicts.joined(separator: " "))
@@ -168,7 +170,7 @@ public struct Reconciler: Sendable {
         } catch {
             return .refused("\(error)")
         }
-        let outcome = await locked(desired, options: options, &progress)
+        let outcome = await locked(desired, options: options, lease: lease, &progress)
         do {
             try await lock.release(lease)
         } catch {
@@ -180,7 +182,9 @@ public struct Reconciler: Sendable {
     }
 
     /// Everything done while the lock is held.
-    private func locked(_ desired: DesiredEnvironment, options: Options, _ progress: inout Run) async -> DeployOutcome {
+    private func locked(
+        _ desired: DesiredEnvironment, options: Options, lease: EngineLock.Lease, _ progress: inout Run
+    ) async -> DeployOutcome {
         let spec = desired.spec
         let observer = Observer(engine: engine, hostPorts: hostPorts)
         var host: HostState
@@ -188,10 +192,26 @@ public struct Reconciler: Sendable {
         do {
             host = try await look(desired, observer)
             record = try state.deployRecord(spec.containerName)
+            if let running = record?.holder, running.pid != lease.holder.pid, identity.isAlive(running) == true {
+                return .refused(
+                    "another apply (\(running.summary)) is deploying this environment right now, although its lock is "
+                        + "gone (removed by hand?); nothing was changed. Wait for it to finish")
+            }
             if let interrupted = record, await recover(interrupted, spec: spec, host: host) {
                 host = try await look(desired, observer)
                 record = nil
             }
+            // Leftovers of an interrupted apply go first, under the lock: they are ours and hold
+            // nothing we need, but may hold the port.
+            let leftovers = Differ.plan(desired, host: host).prune.filter(\.leftover)
+            for item in leftovers {
+                try? await engine.removeContainer(item.id, force: true)
+                if let folder = host.containers.first(where: { $0.id == item.id })?.labels[Labels.secretFolder] {
+                    secretFiles?.remove(folder)
+                }
+                say(spec, "clean", "removed \(item.name), left over from an interrupted apply")
+            }
+            if !leftovers.isEmpty { host = try await look(desired, observer) }
         } catch {
             return .refused("\(error)")
         }
@@ -225,12 +245,18 @@ public struct Reconciler: Sendable {
         }
         if options.cancelled() { return .interrupted("interrupted before the deploy began; nothing was changed") }
 
+        // The lease must still be ours: a lock removed by hand would let another apply in.
+        guard (try? await engine.inspectContainer(lease.id)) != nil else {
+            return .refused(
+                "the lock \(lease.name) was removed while this apply held it (docker rm?); nothing was changed. "
+                    + "Run apply again")
+        }
+        var first = DeployRecord(
+            container: spec.containerName, step: .begun, pid: lease.holder.pid,
+            since: ContainerCreation.timestamp(wallClock()))
+        first.holder = lease.holder
         let recorder = DeployRecorder(
-            store: state,
-            record: DeployRecord(
-                container: spec.containerName, step: .begun, pid: identity.current(since: wallClock(), ttl: .zero).pid,
-                since: ContainerCreation.timestamp(wallClock())),
-            warn: { message in self.say(spec, "record", message, ok: false) })
+            store: state, record: first, warn: { message in self.say(spec, "record", message, ok: false) })
         do {
             try recorder.begin()
         } catch {
@@ -374,7 +400,8 @@ public struct Reconciler: Sendable {
         case .approved:
             return nil
         case .none:
-            return .skipped(.approval, "\(spec.environment) requires approval; re-run with --approve")
+            let down = plan.action == .create || plan.action == .start ? "; nothing of it runs now" : ""
+            return .skipped(.approval, "\(spec.environment) requires approval\(down); re-run with --approve")
         case .ask(let ask):
             switch ask("Apply the plan above to \(spec.environment)? [y/N] ") {
             case .some(true): return nil

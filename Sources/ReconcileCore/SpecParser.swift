@@ -112,6 +112,21 @@ public enum SpecParser {
             file: file, service: service ?? "", environment: environment ?? "",
             image: image ?? ImageReference(repository: "", tag: nil), port: port ?? 0)
         readOptional(fields, into: &spec, reader: &reader)
+        if let service, let environment {
+            // Names reconcile gives other roles: the environment's containers could never be told apart.
+            let name = "\(service)-\(environment)"
+            let reserved =
+                name.hasSuffix("-candidate")
+                ? "-candidate (new versions)"
+                : name.hasSuffix(".lock") ? ".lock (the lock)" : name.contains("-backup-") ? "-backup- (backups)" : nil
+            if let reserved {
+                reader.report(
+                    fields["environment"] ?? fields["service"],
+                    fields["environment"] == nil ? "service" : "environment",
+                    "the container name \(name) uses \(reserved), which reconcile keeps for its own containers; choose another name"
+                )
+            }
+        }
         guard service != nil, environment != nil, image != nil, port != nil else { return nil }
         return spec
     }

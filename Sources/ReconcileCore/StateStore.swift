@@ -154,6 +154,8 @@ public struct DeployRecord: Sendable, Codable, Equatable {
     public var step: Step
     /// Who wrote it.
     public var pid: Int32
+    /// The writing process, to tell a live apply from an interrupted one.
+    public var holder: LeaseHolder?
     public var since: String
     /// The active container when the deploy began.
     public var previousID: String?

@@ -31,16 +31,11 @@ public struct StopStartStrategy: ReplaceStrategy {
         async -> DeployOutcome
     {
         let spec = desired.spec
-        // Leftovers of an interrupted apply go first; they are ours and hold nothing we need.
-        let leftovers = plan.prune.filter(\.leftover)
-        for item in leftovers {
-            let labels = host.containers.first { $0.id == item.id }?.labels ?? [:]
-            try? await context.remove(item.id, labels: labels)
-            context.say(spec, "clean", "removed \(item.name), left over from an interrupted apply")
-        }
+        // Leftovers of an interrupted apply were removed under the lock (`Reconciler`).
+        let leftovers = Set(plan.prune.filter(\.leftover).map(\.id))
         let mine = host.containers.filter { container in
             container.isManaged(service: spec.service, environment: spec.environment)
-                && !leftovers.contains { $0.id == container.id }
+                && !leftovers.contains(container.id)
         }
         let current = plan.currentID.flatMap { id in mine.first { $0.id == id } }
         switch plan.action {
@@ -49,8 +44,7 @@ public struct StopStartStrategy: ReplaceStrategy {
         case .start:
             guard let current else { return .refused("no container to start") }
             return await restart(
-                desired, current: current, backups: mine.backups(of: spec),
-                user: host.images[desired.imageKey]?.user, context: context)
+                desired, current: current, mine: mine, user: host.images[desired.imageKey]?.user, context: context)
         case .create, .replace:
             return await replace(desired, current: current, mine: mine, host: host, context: context)
         case .conflict:
@@ -154,10 +148,12 @@ public struct StopStartStrategy: ReplaceStrategy {
         do {
             try await engine.renameContainer(candidateID, to: spec.containerName)
         } catch {
-            return await rollBack(
-                spec, failedID: candidateID,
-                failure: "passed its gate but cannot take the name \(spec.containerName): \(error)", backups: backups,
-                context: context, failedLabels: creation.labels)
+            // It passed its gate and serves: keep it serving rather than remove it for a name.
+            let state = await describe(spec, context: context)
+            return .rollbackFailed(
+                failure: "the new version passed its gate but cannot take the name \(spec.containerName): \(error)",
+                state: "it serves on port \(spec.port) as \(spec.candidateName) (\(candidateID.prefix(12))); remove or "
+                    + "rename what holds \(spec.containerName), then run apply again. \(state)")
         }
         context.say(spec, "promote", "\(spec.candidateName) → \(spec.containerName)")
         return await prune(
@@ -166,12 +162,19 @@ public struct StopStartStrategy: ReplaceStrategy {
 
     /// Starts (or unpauses, or only re-checks) the active container and gates it.
     private func restart(
-        _ desired: DesiredEnvironment, current: ContainerSnapshot, backups: [ContainerSnapshot], user: String?,
+        _ desired: DesiredEnvironment, current: ContainerSnapshot, mine: [ContainerSnapshot], user: String?,
         context: DeployContext
     ) async -> DeployOutcome {
+        let backups = mine.backups(of: desired.spec)
+        let keep = Failed.keep(current, existing: mine.map(\.name))
         let spec = desired.spec
         let engine = context.engine
         context.recorder.step(.gating) { $0.gatingID = current.id }
+        // A backup started by hand holds the port: stop it first, as a replace does.
+        for other in mine where other.id != current.id && other.holdsPort {
+            try? await engine.stopContainer(other.id, timeout: spec.stopTimeout)
+            context.say(spec, "stop", other.name)
+        }
         // A container started here may have been restarted by its policy before: count from now.
         let restartsBefore = (try? await engine.inspectContainer(current.id))?.restartCount ?? 0
         let startedAt = context.clock.now()
@@ -190,7 +193,7 @@ public struct StopStartStrategy: ReplaceStrategy {
         } catch {
             return await rollBack(
                 spec, failedID: current.id, failure: "\(error)", backups: backups, context: context,
-                failedLabels: current.labels)
+                failedLabels: current.labels, failed: keep)
         }
         abortIfAsked(.duringGate, context)
         let verdict = await context.verifier.verify(
@@ -199,7 +202,7 @@ public struct StopStartStrategy: ReplaceStrategy {
         if let failure = verdict.failure {
             return await rollBack(
                 spec, failedID: current.id, failure: failure, backups: backups, context: context,
-                failedLabels: current.labels)
+                failedLabels: current.labels, failed: keep)
         }
         return await prune(
             spec, backups: backups, context: context, summary: "\(spec.image) serving on port \(spec.port)")
@@ -221,9 +224,18 @@ public struct StopStartStrategy: ReplaceStrategy {
 
     /// Removes the failed container (by id) and brings back the newest verified backup under the
     /// active name, health-checked.
+    /// What becomes of the container that failed: a new one is removed; the environment's own
+    /// active container (a start that failed) is kept, stopped, as an unverified backup.
+    enum Failed {
+        case remove
+        case keep(ContainerSnapshot, existing: [String])
+    }
+
+    /// Takes the failed container out of the way and brings back the newest verified backup under
+    /// the active name, health-checked; when it cannot be restored, the next one, then unverified ones.
     private func rollBack(
         _ spec: EnvironmentSpec, failedID: String, failure: String, backups: [ContainerSnapshot],
-        context: DeployContext, failedLabels: [String: String] = [:]
+        context: DeployContext, failedLabels: [String: String] = [:], failed disposition: Failed = .remove
     ) async -> DeployOutcome {
         let engine = context.engine
         let started = context.clock.now()
@@ -235,53 +247,82 @@ public struct StopStartStrategy: ReplaceStrategy {
             failureText += "; last log lines: \(lines)"
             context.say(spec, "logs", lines, ok: false)
         }
-        // No graceful stop for a container that failed its gate: a forced remove kills it at once,
-        // where a stop would wait out its stop timeout first (a crash-looping one ignores SIGTERM).
         do {
-            try await context.remove(failedID, labels: failedLabels)
+            switch disposition {
+            case .remove:
+                // No graceful stop for a container that failed its gate: a forced remove kills it at
+                // once, where a stop would wait out its stop timeout (a crash-looping one ignores SIGTERM).
+                try await context.remove(failedID, labels: failedLabels)
+            case .keep(let container, let existing):
+                let name = spec.nextBackupName(existing: existing, verified: false)
+                try await engine.renameContainer(failedID, to: name)
+                try? await engine.stopContainer(failedID, timeout: spec.stopTimeout)
+                context.say(spec, "backup", "\(container.name) → \(name) (kept, stopped: it failed its gate)")
+            }
         } catch {
             let state = await describe(spec, context: context)
             return .rollbackFailed(
                 failure: failureText,
-                state: "the failed container \(failedID.prefix(12)) could not be removed (\(error)). \(state)")
+                state:
+                    "the failed container \(failedID.prefix(12)) could not be taken out of the way (\(error)). \(state)"
+            )
         }
         abortIfAsked(.duringRollback, context)
         let others = backups.filter { $0.id != failedID }
-        guard let backup = others.first(where: { $0.isVerifiedBackup(of: spec) }) ?? others.first else {
+        let ordered = others.filter { $0.isVerifiedBackup(of: spec) } + others.filter { !$0.isVerifiedBackup(of: spec) }
+        guard !ordered.isEmpty else {
             return .rolledBack(
                 failure: failureText, restored: "there was no earlier version to restore; nothing of it runs now")
         }
-        let unverifiedNote =
-            backup.isVerifiedBackup(of: spec) ? "" : " (it never passed a gate: no verified backup is left)"
+        var problems: [String] = []
+        for backup in ordered {
+            let note = backup.isVerifiedBackup(of: spec) ? "" : " (it never passed a gate: no verified backup is left)"
+            if let problem = await restore(backup, spec: spec, context: context) {
+                problems.append("\(backup.name) (\(backup.shortID)): \(problem)")
+                context.say(spec, "rollback", "could not restore \(backup.name): \(problem)", ok: false)
+                continue
+            }
+            context.say(
+                spec, "rollback", "restored \(backup.image) (\(backup.shortID)) as \(spec.containerName)\(note)",
+                since: started)
+            return .rolledBack(
+                failure: failureText, restored: "\(backup.image) (\(backup.shortID)) serves again\(note)")
+        }
+        let state = await describe(spec, context: context)
+        return .rollbackFailed(
+            failure: failureText,
+            state: "no backup could be restored (\(problems.joined(separator: "; "))). \(state)")
+    }
+
+    /// Renames a backup to the active name, starts it and checks its health; on failure it steps
+    /// aside again (stopped, under its backup name) and the reason is returned.
+    private func restore(_ backup: ContainerSnapshot, spec: EnvironmentSpec, context: DeployContext) async -> String? {
+        let engine = context.engine
         do {
             try await engine.renameContainer(backup.id, to: spec.containerName)
+        } catch {
+            return "\(error)"
+        }
+        var problem: String?
+        do {
             let restartsBefore = (try? await engine.inspectContainer(backup.id))?.restartCount ?? 0
             let startedAt = context.clock.now()
-            if backup.state == .paused {
+            if let current = try? await engine.inspectContainer(backup.id), current.state == .paused {
                 try await engine.unpauseContainer(backup.id)
             } else {
                 try await engine.startContainer(backup.id)
             }
             let verdict = await context.verifier.verify(
                 spec, containerID: backup.id, startedAt: startedAt, restartsBefore: restartsBefore, healthOnly: true)
-            if let check = verdict.failure {
-                let state = await describe(spec, context: context)
-                return .rollbackFailed(
-                    failure: failureText,
-                    state: "backup \(backup.shortID) (\(backup.image)) was restored as \(spec.containerName)"
-                        + "\(unverifiedNote) but fails its check: \(check). \(state)")
-            }
+            problem = verdict.failure.map { "fails its check: \($0)" }
         } catch {
-            let state = await describe(spec, context: context)
-            return .rollbackFailed(
-                failure: failureText,
-                state: "could not restore backup \(backup.name) (\(backup.shortID)): \(error). \(state)")
+            problem = "\(error)"
         }
-        context.say(
-            spec, "rollback", "restored \(backup.image) (\(backup.shortID)) as \(spec.containerName)\(unverifiedNote)",
-            since: started)
-        return .rolledBack(
-            failure: failureText, restored: "\(backup.image) (\(backup.shortID)) serves again\(unverifiedNote)")
+        if problem != nil {
+            try? await engine.stopContainer(backup.id, timeout: spec.stopTimeout)
+            try? await engine.renameContainer(backup.id, to: backup.name)
+        }
+        return problem
     }
 
     /// What is really there after a failed rollback: who holds the active name, the backups, and

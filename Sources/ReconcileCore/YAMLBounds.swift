@@ -39,6 +39,8 @@ enum YAMLBounds {
             var anchor: String?
             /// `expanded` when the collection opened, itself already counted.
             var openedAt: Int
+            /// `expandedBytes` when the collection opened.
+            var openedBytes: Int
             /// Children seen so far (in a mapping, even positions are keys).
             var children: Int = 0
         }
@@ -48,10 +50,15 @@ enum YAMLBounds {
 
         let maxNodes: Int
         var frames: [Frame] = []
-        /// Expanded size of each anchored node.
+        /// Expanded size of each anchored node, in nodes and in bytes of text.
         var sizes: [String: Int] = [:]
+        var byteSizes: [String: Int] = [:]
         /// Nodes so far, every alias counted as the nodes it names.
         var expanded = 0
+        /// Bytes of scalar text so far, every alias counted as the text it names: a small file of
+        /// aliases to one long value would otherwise print gigabytes in a diff.
+        var expandedBytes = 0
+        static let maxBytes = 4 << 20
         var documents = 0
 
         init(maxNodes: Int) { self.maxNodes = maxNodes }
@@ -69,8 +76,12 @@ enum YAMLBounds {
                             + "(remove the `---` line and what follows, or move it to a file of its own)")
                 }
             case YAML_SCALAR_EVENT:
-                if let anchor = Self.text(event.data.scalar.anchor) { sizes[anchor] = 1 }
-                return count(1, line: line, column: column)
+                let length = Int(event.data.scalar.length)
+                if let anchor = Self.text(event.data.scalar.anchor) {
+                    sizes[anchor] = 1
+                    byteSizes[anchor] = length
+                }
+                return count(1, bytes: length, line: line, column: column)
             case YAML_ALIAS_EVENT:
                 let name = Self.text(event.data.alias.anchor) ?? ""
                 if let frame = frames.last, frame.isMapping, frame.children % 2 == 0 {
@@ -79,21 +90,25 @@ enum YAMLBounds {
                         message: "the alias *\(name) is used as a mapping key; reconcile does not accept aliases as "
                             + "keys (write the key out)")
                 }
-                return count(sizes[name] ?? 1, line: line, column: column)
+                return count(sizes[name] ?? 1, bytes: byteSizes[name] ?? 0, line: line, column: column)
             case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
                 let isMapping = event.type == YAML_MAPPING_START_EVENT
                 let anchor = Self.text(isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor)
-                if let refusal = count(1, line: line, column: column) { return refusal }
+                if let refusal = count(1, bytes: 0, line: line, column: column) { return refusal }
                 guard frames.count < Self.maxDepth else {
                     return Refusal(
                         line: line, column: column,
                         message:
                             "collections are nested more than \(Self.maxDepth) levels deep here; refusing to read it")
                 }
-                frames.append(Frame(isMapping: isMapping, anchor: anchor, openedAt: expanded - 1))
+                frames.append(
+                    Frame(isMapping: isMapping, anchor: anchor, openedAt: expanded - 1, openedBytes: expandedBytes))
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                 guard let frame = frames.popLast() else { return nil }
-                if let anchor = frame.anchor { sizes[anchor] = expanded - frame.openedAt }
+                if let anchor = frame.anchor {
+                    sizes[anchor] = expanded - frame.openedAt
+                    byteSizes[anchor] = expandedBytes - frame.openedBytes
+                }
             default:
                 break
             }
@@ -101,16 +116,24 @@ enum YAMLBounds {
         }
 
         /// Counts a node of `size` expanded nodes as a child of the open collection.
-        private mutating func count(_ size: Int, line: Int, column: Int) -> Refusal? {
+        private mutating func count(_ size: Int, bytes: Int, line: Int, column: Int) -> Refusal? {
             if !frames.isEmpty { frames[frames.count - 1].children += 1 }
             let (sum, overflow) = expanded.addingReportingOverflow(size)
             guard !overflow, sum <= maxNodes else {
                 return Refusal(
                     line: line, column: column,
-                    message: "the document expands to more than \(maxNodes) values (aliases nested too deeply?); "
+                    message: "the document has more than \(maxNodes) values once aliases are expanded; "
+                        + "refusing to read it")
+            }
+            let (total, overflowed) = expandedBytes.addingReportingOverflow(bytes)
+            guard !overflowed, total <= Self.maxBytes else {
+                return Refusal(
+                    line: line, column: column,
+                    message: "the document's text is more than \(Self.maxBytes >> 20) MiB once aliases are expanded; "
                         + "refusing to read it")
             }
             expanded = sum
+            expandedBytes = total
             return nil
         }
 

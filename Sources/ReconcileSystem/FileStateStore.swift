@@ -111,7 +111,23 @@ public struct FileStateStore: StateStore {
         guard create else { return nil }
         var generator = SystemRandomNumberGenerator()
         let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        try replace("fingerprint.key", with: Data((Self.hex(key) + "\n").utf8))
+        // link(2) refuses an existing name: of two applies making the key at once, one wins and the
+        // other reads the winner's, so fingerprints never differ between them.
+        let temporary = ".fingerprint.key.\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let fd = try openFile(temporary, O_WRONLY | O_CREAT | O_EXCL)
+        defer { unlink("\(location)/\(temporary)") }
+        do {
+            try writeAll(fd, Data((Self.hex(key) + "\n").utf8), file: "fingerprint.key")
+            fsync(fd)
+            close(fd)
+        } catch {
+            close(fd)
+            throw error
+        }
+        if link("\(location)/\(temporary)", "\(location)/fingerprint.key") != 0 {
+            guard errno == EEXIST else { throw failure("cannot write fingerprint.key", errno) }
+            return try fingerprintKey(create: false)
+        }
         return key
     }
 
@@ -119,7 +135,8 @@ public struct FileStateStore: StateStore {
 
     /// Opens a file in the directory without following a symlink, created 0600.
     private func openFile(_ name: String, _ flags: Int32) throws -> Int32 {
-        let fd = open("\(location)/\(name)", flags | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        // O_NONBLOCK: a FIFO planted in a file's place must not block the open.
+        let fd = open("\(location)/\(name)", flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o600)
         guard fd >= 0 else {
             if errno == ELOOP {
                 throw StateError(
@@ -128,18 +145,34 @@ public struct FileStateStore: StateStore {
             }
             throw failure("cannot open \(name)", errno)
         }
-        var info = stat()
-        if fstat(fd, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+        do {
+            try checkRegular(fd, name)
+        } catch {
             close(fd)
+            throw error
+        }
+        var info = stat()
+        if fstat(fd, &info) == 0, info.st_mode & 0o077 != 0 { fchmod(fd, 0o600) }
+        return fd
+    }
+
+    /// Refuses anything but a regular file with one name: a FIFO would block, a device is not
+    /// ours, and a hard link would let a write reach a file elsewhere.
+    private func checkRegular(_ fd: Int32, _ name: String) throws {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw failure("cannot check \(name)", errno) }
+        guard info.st_mode & S_IFMT == S_IFREG else {
             throw StateError("\(location)/\(name) is not a regular file; remove it")
         }
-        if info.st_mode & 0o077 != 0 { fchmod(fd, 0o600) }
-        return fd
+        guard info.st_nlink <= 1 else {
+            throw StateError(
+                "\(location)/\(name) has other names (hard links); reconcile does not write through them. Remove it")
+        }
     }
 
     /// The whole content of a file, or nil when there is none.
     private func readFile(_ name: String) throws -> Data? {
-        let fd = open("\(location)/\(name)", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = open("\(location)/\(name)", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             if errno == ENOENT || errno == ENOTDIR { return nil }
             if errno == ELOOP {
@@ -150,6 +183,7 @@ public struct FileStateStore: StateStore {
             throw failure("cannot read \(name)", errno)
         }
         defer { close(fd) }
+        try checkRegular(fd, name)
         var data = Data()
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {

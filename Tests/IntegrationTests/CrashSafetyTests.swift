@@ -84,7 +84,7 @@ struct CrashSafetyTests {
             let text = try String(contentsOfFile: log, encoding: .utf8)
             #expect(text.contains("received SIGTERM; finishing a safely, then stopping"), "\(text)")
             #expect(text.contains("a: result converged"))
-            #expect(text.contains("not applied: b"))
+            #expect(text.contains("not applied: \(fixture.service)-b"))
             let a = try await fixture.engine.inspectContainer("\(fixture.service)-a")
             let b = try await fixture.engine.inspectContainer("\(fixture.service)-b")
             #expect(a?.state == .running)

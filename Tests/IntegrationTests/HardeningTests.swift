@@ -220,4 +220,30 @@ struct HardeningTests {
             #expect(try String(contentsOfFile: folder + "/API_TOKEN", encoding: .utf8) == value)
         }
     }
+
+    /// Found by attacking: stdout closed (a pipe into `head`, a full disk) trapped mid-deploy; a
+    /// SIGHUP (an ssh session dropped) killed it without a rollback; a signal during the only
+    /// environment's successful deploy exited 143 instead of its outcome.
+    @Test func aClosedStdoutAHangupAndALateSignalAreSurvived() async throws {
+        try await scene { scene in
+            let file = try scene.write(image: "v1")
+            #expect(await scene.apply().code == 0)
+            _ = try scene.write(image: "v2")
+            // stdout to /dev/full: every write fails with ENOSPC.
+            let full = try Spawn.start(
+                binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state], output: "/dev/full")
+            #expect(Spawn.wait(full) == 0)
+            #expect(try await scene.health().contains(#""version":"v2""#))
+
+            _ = try scene.write(image: "slow", extra: "health: {startup: 10s, interval: 500ms, attempts: 3}")
+            let hangup = try Spawn.start(binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state])
+            try await Task.sleep(for: .milliseconds(1200))
+            kill(hangup, SIGHUP)
+            #expect(Spawn.wait(hangup) == 0, "the deploy finished and converged: its outcome is the exit code")
+            #expect(try await scene.health().contains(#""version":"slow""#))
+            let containers = try await scene.containers()
+            #expect(containers.filter { $0.name == scene.name }.count == 1)
+            #expect(!containers.contains { $0.name.hasSuffix("-candidate") })
+        }
+    }
 }

@@ -166,6 +166,25 @@ struct DiffCommandTests {
     }
 }
 
+/// Found by attacking: a value could close the markdown fence of a PR comment, or draw over a
+/// terminal line with a carriage return and ESC.
+struct OutputInjectionTests {
+    @Test func valuesCannotBreakOutOfTheirLine() async throws {
+        let workspace = try Workspace()
+        let yaml = stagingYAML.replacingOccurrences(
+            of: "env: {LOG_LEVEL: info}",
+            with: #"env: {X: "ok\n```\n# PWNED", E: "\e[31mRED\r+ image: evil"}"#)
+        let file = try workspace.write("environments/staging.yml", yaml)
+        let engine = FakeEngine(images: ["acme/app:v1": ImageSnapshot(id: "sha256:1111")])
+        let text = await reconcile(["diff", file], engine: engine)
+        #expect(text.stdout.contains(#"+ env.E: \e[31mRED\r+ image: evil"#), "\(text.stdout)")
+        #expect(!text.stdout.contains("\u{1B}") && !text.stdout.contains("\r"))
+        let markdown = await reconcile(["diff", "--format", "markdown", file], engine: engine)
+        #expect(markdown.stdout.contains("````diff"), "\(markdown.stdout)")
+        #expect(!markdown.stdout.contains("\n# PWNED"))
+    }
+}
+
 struct StatusCommandTests {
     @Test func tableAndJSON() async throws {
         let workspace = try Workspace()

@@ -120,14 +120,26 @@ struct DifferTests {
         #expect(replacing.prune.map(\.name) == ["app-staging-backup-2", "app-staging-backup-1"])
     }
 
-    @Test func leftoverOfAnInterruptedApplyIsPruned() {
-        let leftover = Build.container(desired, id: "dead", state: .exited, name: "app-staging-new")
-        let plan = Differ.plan(desired, host: host([Build.container(desired), leftover]))
+    @Test func leftoverOfAnInterruptedApplyIsPrunedAndARenamedOneLeftAlone() {
+        let leftover = Build.container(desired, id: "dead", state: .exited, name: "app-staging-candidate")
+        let renamed = Build.container(desired, id: "mine", state: .exited, name: "app-staging-keep")
+        let plan = Differ.plan(desired, host: host([Build.container(desired), leftover, renamed]))
         #expect(
             plan.prune == [
                 PruneItem(
-                    name: "app-staging-new", id: "dead", reason: "left over from an interrupted apply", leftover: true)
+                    name: "app-staging-candidate", id: "dead", reason: "left over from an interrupted apply",
+                    leftover: true)
             ])
+        #expect(
+            plan.warnings == [
+                "container app-staging-keep (mine) carries this environment's labels under a name reconcile does not use (renamed by hand?); it is left alone"
+            ])
+    }
+
+    @Test func aForeignContainerOnTheCandidateNameIsAConflict() {
+        let plan = Differ.plan(desired, host: host([Build.foreign(name: "app-staging-candidate")]))
+        #expect(plan.action == .conflict)
+        #expect(plan.conflicts.first?.hasPrefix("a container named app-staging-candidate (f0f0f0f0f0f0)") == true)
     }
 
     @Test func missingSecretsAndImageAreWarnings() {

@@ -525,8 +525,10 @@ struct ReconcilerTests {
             Issue.record("expected a failed rollback, got \(outcome)")
             return
         }
-        #expect(state.contains("could not restore backup app-staging-backup-1 (c0ffee000001)"))
-        #expect(state.contains("app-staging is c0ffee000001 (acme/app:v0), exited"), "\(state)")
+        #expect(state.hasPrefix("no backup could be restored (app-staging-backup-1 (c0ffee000001): "), "\(state)")
+        // The backup that could not start stepped aside again, under its own name.
+        #expect(
+            state.contains("no container is named app-staging; backups: app-staging-backup-1 (acme/app:v0, exited)"))
         #expect(state.contains("port 18001 answers GET /health with 200"), "\(state)")
     }
 
@@ -625,6 +627,70 @@ struct ReconcilerTests {
             await run.reconcile(DesiredEnvironment(spec: bad), retry: true)
                 == .converged("acme/app:v1 serving on port 18001"))
         #expect(try run.state.failedDeploy("app-staging") == nil)
+    }
+
+    /// Found by attacking: a start that failed its gate deleted the environment's own container.
+    @Test func aStartThatFailsKeepsTheContainerAsAnUnverifiedBackup() async throws {
+        var old = spec
+        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let backup = Build.container(
+            DesiredEnvironment(spec: old), id: "backup000001", state: .exited, name: "app-staging-backup-1")
+        let desired = DesiredEnvironment(spec: spec)
+        let stopped = Build.container(desired, id: "active000001", state: .exited)
+        let engine = FakeEngine(containers: [stopped, backup], images: ["acme/app:v1": image])
+        var failing = spec
+        failing.health.attempts = 1
+        failing.health.startup = .zero
+        let probe = ScriptedProbe { path, call in
+            path == "/health" && call == 1 ? HTTPAnswer(status: 500) : HTTPAnswer(status: 200, body: "{}")
+        }
+        let outcome = await Run(engine: engine, probe: probe).reconcile(DesiredEnvironment(spec: failing))
+        #expect(rollbackFailure(outcome) != nil)
+        #expect(await engine.container(named: "app-staging")?.id == "backup000001")
+        let kept = await engine.container(named: "app-staging-backup-2-unverified")
+        #expect(kept?.id == "active000001")
+        #expect(kept?.state == .exited)
+    }
+
+    /// Found by attacking: when the newest backup cannot be restored, the next one is.
+    @Test func rollbackFallsBackToTheNextBackup() async throws {
+        var old = spec
+        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let older = Build.container(
+            DesiredEnvironment(spec: old), id: "older0000001", state: .exited, name: "app-staging-backup-1")
+        let previous = Build.container(DesiredEnvironment(spec: old), id: "previous0001")
+        let engine = FakeEngine(containers: [previous, older], images: ["acme/app:v1": image])
+        await engine.fail(
+            "start previous0001", with: .api(status: 500, message: "OCI runtime error", operation: "start"))
+        var failing = spec
+        failing.health.attempts = 1
+        failing.health.startup = .zero
+        let probe = ScriptedProbe { path, call in
+            path == "/health" && call == 1 ? HTTPAnswer(status: 500) : HTTPAnswer(status: 200, body: "{}")
+        }
+        let outcome = await Run(engine: engine, probe: probe).reconcile(DesiredEnvironment(spec: failing))
+        guard case .rolledBack(_, let restored) = outcome else {
+            Issue.record("expected a rollback, got \(outcome)")
+            return
+        }
+        #expect(restored == "acme/app:v0 (older0000001) serves again")
+        #expect(await engine.container(named: "app-staging-backup-2")?.id == "previous0001")
+    }
+
+    /// Found by attacking: a candidate that passed its gate was removed when the active name was taken.
+    @Test func aVerifiedCandidateThatCannotTakeTheNameKeepsServing() async throws {
+        let engine = FakeEngine(images: ["acme/app:v1": image])
+        await engine.fail(
+            "rename \(String(format: "%064x", 2).prefix(12)) app-staging",
+            with: .api(status: 409, message: "name in use", operation: "rename"))
+        let outcome = await Run(engine: engine).reconcile(DesiredEnvironment(spec: spec))
+        guard case .rollbackFailed(let failure, let state) = outcome else {
+            Issue.record("expected a failed promotion, got \(outcome)")
+            return
+        }
+        #expect(failure.hasPrefix("the new version passed its gate but cannot take the name app-staging"))
+        #expect(state.hasPrefix("it serves on port 18001 as app-staging-candidate"))
+        #expect(await engine.container(named: "app-staging-candidate")?.state == .running)
     }
 
     @Test func judgeComparesJSONFields() {

@@ -228,6 +228,12 @@ struct SpecParserTests {
                 "staging.yml:4:9: health: the gate would wait up to 2h10m (startup 30m + 10 attempts × 10m); keep it at most 1h"
             ]),
         BadInput(
+            name: "an environment named like a role",
+            yaml: "service: a\nenvironment: staging-candidate\nimage: b\nport: 1\n",
+            expected: [
+                "staging.yml:2:14: environment: the container name a-staging-candidate uses -candidate (new versions), which reconcile keeps for its own containers; choose another name"
+            ]),
+        BadInput(
             name: "duplicate key", yaml: "service: a\nimage: b\nport: 1\nport: 2\n",
             expected: [#"staging.yml:3:1: duplicate key "port"; each key may appear once"#]),
     ]
@@ -276,7 +282,7 @@ struct SpecParserTests {
         #expect(ContinuousClock.now - start < .seconds(2))
         #expect(
             result == [
-                "staging.yml:5:10: the document expands to more than 20000 values (aliases nested too deeply?); refusing to read it"
+                "staging.yml:5:10: the document has more than 20000 values once aliases are expanded; refusing to read it"
             ])
     }
 
@@ -295,6 +301,19 @@ struct SpecParserTests {
             result == [
                 "staging.yml:2:12: the alias *a0 is used as a mapping key; reconcile does not accept aliases as keys (write the key out)"
             ])
+    }
+
+    /// Found by attacking: 5,000 aliases of one 100 KB value passed the node count and made a
+    /// 500 MB diff.
+    @Test func aliasesOfALongValueAreRefused() {
+        var yaml = minimal + "env:\n  E0: &a \"" + String(repeating: "a", count: 100_000) + "\"\n"
+        for index in 1...50 { yaml += "  E\(index): *a\n" }
+        let start = ContinuousClock.now
+        #expect(
+            issues(yaml) == [
+                "staging.yml:46:8: the document's text is more than 4 MiB once aliases are expanded; refusing to read it"
+            ])
+        #expect(ContinuousClock.now - start < .seconds(1))
     }
 
     @Test func deepNestingAndASecondDocumentAreRefused() {

@@ -81,6 +81,44 @@ struct FileStateStoreTests {
         #expect(try store.deployRecord("app-staging") == nil)
     }
 
+    /// Found by attacking: a FIFO in a file's place hung every command; a hard link was written through.
+    @Test func aFIFOOrAHardLinkInAFilesPlaceIsRefusedAtOnce() throws {
+        let path = try temporary()
+        let victim = path + "-victim"
+        defer {
+            try? FileManager.default.removeItem(atPath: path)
+            try? FileManager.default.removeItem(atPath: victim)
+        }
+        let store = try FileStateStore(path: path)
+        mkfifo("\(path)/fingerprint.key", 0o600)
+        mkfifo("\(path)/journal.jsonl", 0o600)
+        let started = ContinuousClock.now
+        #expect(throws: StateError.self) { try store.fingerprintKey(create: true) }
+        #expect(throws: StateError.self) { try store.appendJournal(Self.entry) }
+        #expect(ContinuousClock.now - started < .seconds(1))
+        unlink("\(path)/journal.jsonl")
+        try "precious\n".write(toFile: victim, atomically: true, encoding: .utf8)
+        link(victim, "\(path)/journal.jsonl")
+        #expect {
+            try store.appendJournal(Self.entry)
+        } throws: { error in
+            "\(error)".contains("journal.jsonl has other names (hard links)")
+        }
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
+    }
+
+    /// Found by attacking: two first applies made two keys, and fingerprints then differed.
+    @Test func twoStoresMakingTheKeyAtOnceAgreeOnIt() async throws {
+        let path = try temporary()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try FileStateStore(path: path)
+        let keys = try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+            for _ in 0..<8 { group.addTask { try FileStateStore(path: path).fingerprintKey(create: true) } }
+            return try await group.reduce(into: [[UInt8]?]()) { $0.append($1) }
+        }
+        #expect(Set(keys.compactMap { $0 }).count == 1)
+    }
+
     @Test func readsTheMarkerOfAnEarlierVersion() throws {
         let path = try temporary()
         defer { try? FileManager.default.removeItem(atPath: path) }

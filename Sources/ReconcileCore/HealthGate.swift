@@ -75,6 +75,7 @@ public struct HealthGate: Sendable {
 
     private func summary(_ elapsed: Duration) -> String {
         let last = lastFailure.map { "; last: \($0)" } ?? ""
-        return "health \(policy.path) never passed: \(attempts) probes failed in \(Quantities.format(elapsed))\(last)"
+        let probes = attempts == 1 ? "1 probe" : "\(attempts) probes"
+        return "health \(policy.path) never passed: \(probes) failed in \(Quantities.format(elapsed))\(last)"
     }
 }

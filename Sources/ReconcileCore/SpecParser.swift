@@ -41,6 +41,8 @@ public enum SpecParser {
         if let offset = bytes.firstIndex(of: 0) {
             return fail("not a text file (NUL byte at offset \(offset)); is this the right file?")
         }
+        // A byte order mark at the start is not content (editors on Windows write one).
+        let bytes = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
         guard let text = String(validating: bytes, as: UTF8.self) else {
             return fail("not a text file (invalid UTF-8); environment files are UTF-8 YAML")
         }

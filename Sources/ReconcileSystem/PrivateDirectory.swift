@@ -9,6 +9,11 @@ enum PrivateDirectory {
     ///   - role: how messages name it (`the state directory`).
     ///   - option: what the user sets to choose another (`--state-dir`).
     static func prepare(_ path: String, create: Bool, role: String, option: String) throws {
+        var link = stat()
+        if lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK {
+            throw StateError(
+                "\(role) \(path) is a symbolic link; give the directory it points at, or choose another with \(option)")
+        }
         var info = stat()
         if stat(path, &info) != 0 {
             guard errno == ENOENT else { throw creationError(path, errno, role: role, option: option) }
@@ -27,7 +32,7 @@ enum PrivateDirectory {
         }
         guard info.st_mode & 0o022 == 0 else {
             throw StateError(
-                "\(role) \(path) may be written by other users (mode \(String(info.st_mode & 0o777, radix: 8))); "
+                "\(role) \(path) may be written by other users (mode \(String(info.st_mode & 0o7777, radix: 8))); "
                     + "run chmod 700 \(path), or choose another with \(option)")
         }
         if info.st_mode & 0o077 != 0 { chmod(path, 0o700) }
@@ -38,7 +43,9 @@ enum PrivateDirectory {
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty, parent != path, access(parent, F_OK) != 0 {
             do {
-                try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+                // Parents are 0755 whatever the umask, like `install -d`.
+                try FileManager.default.createDirectory(
+                    atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
             } catch {
                 throw creationError(path, EACCES, role: role, option: option)
             }

@@ -240,7 +240,7 @@ struct ReconcilerTests {
             outcome
                 == .rolledBack(
                     failure:
-                        "health /health never passed: 1 probes failed in 0s; last: GET /health: connection refused",
+                        "health /health never passed: 1 probe failed in 0s; last: GET /health: connection refused",
                     restored: "there was no earlier version to restore; nothing of it runs now"))
         #expect(try await engine.containers().filter { !$0.isLease }.isEmpty)
     }

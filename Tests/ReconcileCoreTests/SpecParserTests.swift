@@ -330,6 +330,14 @@ struct SpecParserTests {
             ])
     }
 
+    @Test func aByteOrderMarkIsNotContent() throws {
+        let spec = try SpecParser.parse(
+            [0xEF, 0xBB, 0xBF] + Array(minimal.utf8), file: "s.yml", defaultEnvironment: "x"
+        )
+        .get().spec
+        #expect(spec.service == "devops-fastapi")
+    }
+
     @Test func bareNoIsTheRestartPolicyNotFalse() throws {
         #expect(try parse(minimal + "restart: no\n").get().spec.restart == .no)
     }

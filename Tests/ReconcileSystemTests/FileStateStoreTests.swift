@@ -119,6 +119,22 @@ struct FileStateStoreTests {
         #expect(Set(keys.compactMap { $0 }).count == 1)
     }
 
+    @Test func aStateDirectoryThatIsASymlinkIsRefused() throws {
+        let real = try temporary()
+        let link = real + "-link"
+        defer {
+            try? FileManager.default.removeItem(atPath: real)
+            try? FileManager.default.removeItem(atPath: link)
+        }
+        _ = try FileStateStore(path: real)
+        symlink(real, link)
+        #expect {
+            try FileStateStore(path: link)
+        } throws: { error in
+            "\(error)".hasPrefix("the state directory \(link) is a symbolic link")
+        }
+    }
+
     @Test func readsTheMarkerOfAnEarlierVersion() throws {
         let path = try temporary()
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -29,7 +29,8 @@ public final class DockerEngine: ContainerEngine {
             let chosen = compare(version.apiVersion, maximumAPI) <= 0 ? version.apiVersion : maximumAPI
             return DockerEngine(endpoint: endpoint, client: client, apiVersion: chosen)
         } catch {
-            try? await client.shutdown()
+            // A stalled connection must not hold up the error either.
+            _ = try? await Deadline.run(.seconds(1)) { try await client.shutdown() }
             throw error
         }
     }

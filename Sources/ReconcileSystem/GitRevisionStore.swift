@@ -84,7 +84,7 @@ public struct GitRevisionStore: RevisionStore {
                 environment: .inherit.updating(["GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"]),
                 input: .string(input), output: .bytes(limit: 64 << 20), error: .string(limit: 1 << 16))
             if case .exited(0) = result.terminationStatus { succeeded = true } else { succeeded = false }
-            (output, errors) = (result.standardOutput, result.standardError ?? "")
+            (output, errors) = (result.standardOutput, result.standardError)
         } catch {
             throw RevisionError("cannot run git (\(error)); install git, or the revision is not recorded")
         }

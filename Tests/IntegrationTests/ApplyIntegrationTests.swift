@@ -197,7 +197,9 @@ struct ApplyIntegrationTests {
             _ = try scene.write(image: "v1", extra: ApplyIntegrationTests.fastGate + "\napproval: required")
             let refused = await scene.apply()
             #expect(refused.code == 7)
-            #expect(refused.stderr.contains("skipped: staging requires approval; re-run with --approve"))
+            #expect(
+                refused.stderr.contains(
+                    "skipped: staging requires approval; nothing of it runs now; re-run with --approve"))
             let ours = try await scene.containers()
             #expect(ours.isEmpty)
             #expect(await scene.apply(["--approve"]).code == 0)

@@ -107,4 +107,47 @@ struct GitHistoryTests {
             #expect(try await scene.fixture.engine.inspectContainer(scene.name)?.labels[Labels.revision] == head)
         }
     }
+
+    /// A rollback whose image is gone from the host pulls the exact bytes by the registry digest
+    /// the journal recorded, not the tag (which has moved); with neither, it refuses.
+    @Test func aRollbackPullsTheImageItRanByDigest() async throws {
+        try await ApplyIntegrationTests().scene { scene in
+            let registry = try await Registry.start(port: try scene.fixture.freePort(), runID: scene.fixture.runID)
+            defer { registry.stop() }
+            let repository = Repository(root: scene.workspace.root.path)
+            let file = "\(scene.workspace.environments)/staging.yml"
+            let tag = registry.reference("latest")
+            func write(_ extra: String) throws {
+                try scene.workspace.write(
+                    "environments/staging.yml",
+                    scene.fixture.yaml(image: tag, port: scene.port, extra: ApplyIntegrationTests.fastGate + extra))
+            }
+            try registry.publish("reconcile-fixture:v1", as: "latest")
+            try repository.git(["init", "-q"])
+            try write("\nbackups: 0")
+            try repository.git(["add", "."])
+            try repository.git(["commit", "-qm", "v1 from the registry"])
+            let first = try repository.git(["rev-parse", "HEAD"])
+            #expect(await scene.apply().code == 0)
+            let v1 = try #require(try await scene.fixture.engine.inspectContainer(scene.name)?.imageID)
+
+            try registry.publish("reconcile-fixture:v2", as: "latest")
+            try write("\nbackups: 0\npull: always")
+            try repository.git(["commit", "-qam", "latest moved"])
+            #expect(await scene.apply().code == 0)
+            #expect(try await scene.health().contains(#""version":"v2""#))
+            // v1's bytes are gone from the host (the backup was pruned, the image removed).
+            #expect(Spawn.wait(try Spawn.start("/usr/bin/env", ["docker", "rmi", "-f", v1])) == 0)
+
+            let rollback = await scene.fixture.run(
+                ["rollback", "--to", first, file], environment: ["RECONCILE_STATE_DIR": scene.state])
+            #expect(rollback.code == 0, "\(rollback.stdout)\(rollback.stderr)")
+            #expect(
+                rollback.stdout.contains(
+                    "staging: pull pulled \(registry.reference("latest").split(separator: ":").dropLast().joined(separator: ":"))@sha256:"
+                ), "\(rollback.stdout)")
+            #expect(try await scene.health().contains(#""version":"v1""#))
+            #expect(try await scene.fixture.engine.inspectContainer(scene.name)?.imageID == v1)
+        }
+    }
 }

@@ -201,7 +201,7 @@ struct StalledAnswerTests {
             "\(error)" == "cannot reach the Docker engine at unix://\(path) (no complete answer to ping within 2s); "
                 + "is dockerd running, or is DOCKER_HOST set?"
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(8), "the 2 s ping deadline, on a loaded machine")
     }
 }
 

@@ -27,13 +27,16 @@ broken=$(mktemp -d)
 sed -e 's/:latest/:broken/' -e 's/startup: 15s/startup: 2s/' -e 's/attempts: 10/attempts: 2/' -e 's/interval: 5s/interval: 1s/' \
     environments/staging.yml >"$broken/staging.yml"
 show diff "$broken/staging.yml"
-show apply "$broken/staging.yml"
+# --retry: a second run of the demo tries it again instead of skipping it as known bad.
+show apply --retry "$broken/staging.yml"
 printf '\n$ curl http://127.0.0.1:8001/health\n'
 curl -s http://127.0.0.1:8001/health
+printf '\n# Cron applying the same broken file again touches nothing: it is known bad (exit 6).\n'
+show apply --quiet "$broken/staging.yml"
 rm -rf "$broken"
 show status environments/staging.yml
 printf '\nJournal (%s):\n' "$RECONCILE_STATE_DIR/journal.jsonl"
 tail -n 3 "$RECONCILE_STATE_DIR/journal.jsonl"
-printf '\nExit codes: 0 converged / in sync, 1 error (nothing changed), 2 diff: changes pending,\n3 apply: failed and rolled back, 4 apply: rollback failed too.\n'
+printf '\nExit codes: 0 converged / in sync, 1 error (nothing changed), 2 diff: changes pending,\n3 apply: failed and rolled back, 4 apply: rollback failed too, 6 apply: known bad, skipped.\n'
 # shellcheck disable=SC2016 # the command is printed for the reader, not run
 printf 'Remove the demo containers with: docker rm -f $(docker ps -aq --filter label=io.reconcile.service=devops-fastapi)\n'

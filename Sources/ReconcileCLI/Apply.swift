@@ -41,26 +41,13 @@ extension Reconcile {
         @Flag(help: "Exit 2 instead of 0 when something was changed and converged (as terraform's -detailed-exitcode).")
         var detailedExitcode = false
 
-        @Option(
-            help:
-                "Where the journal and deploy records live (default: RECONCILE_STATE_DIR, /var/lib/reconcile as root, else $XDG_STATE_HOME/reconcile)."
-        )
-        var stateDir: String?
-
-        @Option(help: "How long to wait for another apply of the same environment, e.g. 2m (at most 24h).")
-        var lockTimeout: String = "5m"
-
-        func validate() throws {
-            guard let timeout = Quantities.duration(lockTimeout), Limits.lockTimeout.contains(timeout) else {
-                throw ValidationError(
-                    "--lock-timeout expects a duration like 30s or 5m, at most 24h, got \"\(lockTimeout)\"")
-            }
-        }
+        @OptionGroup var deploy: DeployOptions
 
         func execute(_ context: CommandContext) async -> Int32 {
             do {
                 let loaded = try EnvironmentLoader.load(paths.paths)
-                let store = try FileStateStore(path: StateDirectory.path(stateDir, environment: context.environment))
+                let store = try FileStateStore(
+                    path: StateDirectory.path(deploy.stateDir, environment: context.environment))
                 let key = try store.fingerprintKey(create: true)
                 return try await context.withEngine { engine in
                     await run(loaded.specs, engine: engine, store: store, key: key, context: context)
@@ -105,7 +92,7 @@ extension Reconcile {
                     continue
                 }
                 let options = Reconciler.Options(
-                    approval: approval, lockTimeout: Quantities.duration(lockTimeout) ?? .seconds(300),
+                    approval: approval, lockTimeout: deploy.timeout,
                     retry: retry, cancelled: { interruption.exitCode != nil })
                 let result = await reconciler.reconcile(desired, options: options)
                 printer.outcome(result.outcome, environment: spec.environment, seconds: result.seconds)

@@ -29,17 +29,9 @@ extension Reconcile {
         @Flag(help: "Lift the hold a rollback left, so that apply applies the file as it is again.")
         var release = false
 
-        @Option(help: "Where the journal, holds and deploy records live (as for apply).")
-        var stateDir: String?
-
-        @Option(help: "How long to wait for another apply of the same environment, e.g. 2m (at most 24h).")
-        var lockTimeout: String = "5m"
+        @OptionGroup var deploy: DeployOptions
 
         func validate() throws {
-            guard let timeout = Quantities.duration(lockTimeout), Limits.lockTimeout.contains(timeout) else {
-                throw ValidationError(
-                    "--lock-timeout expects a duration like 30s or 5m, at most 24h, got \"\(lockTimeout)\"")
-            }
             if release && to != nil { throw ValidationError("--release and --to cannot be used together") }
         }
 
@@ -48,7 +40,8 @@ extension Reconcile {
                 guard let spec = try EnvironmentLoader.load([file]).specs.first else {
                     throw UsageError("\(file): no environment in this file")
                 }
-                let store = try FileStateStore(path: StateDirectory.path(stateDir, environment: context.environment))
+                let store = try FileStateStore(
+                    path: StateDirectory.path(deploy.stateDir, environment: context.environment))
                 if release {
                     let held = try store.hold(spec.containerName)
                     try store.clearHold(spec.containerName)
@@ -91,7 +84,7 @@ extension Reconcile {
             let reconciler = Apply.reconciler(engine: engine, store: store, printer: printer, context: context)
             let options = Reconciler.Options(
                 approval: Apply.approval(approve, context: context),
-                lockTimeout: Quantities.duration(lockTimeout) ?? .seconds(300), retry: true)
+                lockTimeout: deploy.timeout, retry: true)
             let result = await reconciler.reconcile(desired, options: options)
             printer.outcome(result.outcome, environment: spec.environment, seconds: result.seconds)
             guard result.outcome == .unchanged || result.outcome.exitCode == ExitCodes.success else {

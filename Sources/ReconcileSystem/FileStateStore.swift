@@ -38,12 +38,10 @@ public struct FileStateStore: StateStore {
         return data.split(separator: UInt8(ascii: "\n")).compactMap { try? decoder.decode(JournalEntry.self, from: $0) }
     }
 
-    // MARK: - Deploy records
+    // MARK: - Deploy records, failed deploys, holds: one JSON file each per container
 
     public func deployRecord(_ container: String) throws -> DeployRecord? {
-        if let data = try readFile("\(container).deploy.json") {
-            return try? JSONDecoder().decode(DeployRecord.self, from: data)
-        }
+        if let record = try decoded(DeployRecord.self, "\(container).deploy.json") { return record }
         // An apply of an earlier version marked a container whose gate was interrupted this way.
         guard let legacy = try readFile("\(container).unverified") else { return nil }
         var record = DeployRecord(container: container, step: .gating, pid: 0, since: "")
@@ -51,50 +49,39 @@ public struct FileStateStore: StateStore {
         return record.gatingID?.isEmpty == false ? record : nil
     }
 
-    public func saveDeployRecord(_ record: DeployRecord) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        try replace("\(record.container).deploy.json", with: try encoder.encode(record))
-    }
+    public func saveDeployRecord(_ record: DeployRecord) throws { try save(record, "\(record.container).deploy.json") }
 
     public func clearDeployRecord(_ container: String) throws {
-        for name in ["\(container).deploy.json", "\(container).unverified"] {
-            let path = "\(location)/\(name)"
-            if unlink(path) != 0 && errno != ENOENT { throw failure("cannot remove \(name)", errno) }
-        }
+        try remove("\(container).deploy.json")
+        try remove("\(container).unverified")
     }
-
-    // MARK: - Failed deploys
 
     public func failedDeploy(_ container: String) throws -> FailedDeploy? {
-        try readFile("\(container).failed.json").flatMap { try? JSONDecoder().decode(FailedDeploy.self, from: $0) }
+        try decoded(FailedDeploy.self, "\(container).failed.json")
     }
 
-    public func saveFailedDeploy(_ failed: FailedDeploy) throws {
+    public func saveFailedDeploy(_ failed: FailedDeploy) throws { try save(failed, "\(failed.container).failed.json") }
+
+    public func clearFailedDeploy(_ container: String) throws { try remove("\(container).failed.json") }
+
+    public func hold(_ container: String) throws -> Hold? { try decoded(Hold.self, "\(container).hold.json") }
+
+    public func saveHold(_ hold: Hold) throws { try save(hold, "\(hold.container).hold.json") }
+
+    public func clearHold(_ container: String) throws { try remove("\(container).hold.json") }
+
+    /// A record, or nil when there is none (or it cannot be decoded: a record torn by hand is no record).
+    private func decoded<Value: Decodable>(_ type: Value.Type, _ name: String) throws -> Value? {
+        try readFile(name).flatMap { try? JSONDecoder().decode(type, from: $0) }
+    }
+
+    private func save<Value: Encodable>(_ value: Value, _ name: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        try replace("\(failed.container).failed.json", with: try encoder.encode(failed))
+        try replace(name, with: try encoder.encode(value))
     }
 
-    public func clearFailedDeploy(_ container: String) throws {
-        let name = "\(container).failed.json"
-        if unlink("\(location)/\(name)") != 0 && errno != ENOENT { throw failure("cannot remove \(name)", errno) }
-    }
-
-    // MARK: - Holds
-
-    public func hold(_ container: String) throws -> Hold? {
-        try readFile("\(container).hold.json").flatMap { try? JSONDecoder().decode(Hold.self, from: $0) }
-    }
-
-    public func saveHold(_ hold: Hold) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        try replace("\(hold.container).hold.json", with: try encoder.encode(hold))
-    }
-
-    public func clearHold(_ container: String) throws {
-        let name = "\(container).hold.json"
+    private func remove(_ name: String) throws {
         if unlink("\(location)/\(name)") != 0 && errno != ENOENT { throw failure("cannot remove \(name)", errno) }
     }
 

@@ -6,7 +6,10 @@ import Subprocess
 /// that changed the file, `git status --porcelain -- FILE` for uncommitted changes. Arguments are
 /// passed as an array, never through a shell. This is the one place reconcile starts a process.
 public struct GitRevisionStore: RevisionStore {
-    public init() {}
+    /// Where `git` is looked for; nil for the process's own `PATH`.
+    let searchPath: String?
+
+    public init(searchPath: String? = nil) { self.searchPath = searchPath }
 
     public func revision(of file: String) async throws -> FileRevision? {
         let url = URL(fileURLWithPath: file).standardizedFileURL
@@ -81,7 +84,8 @@ public struct GitRevisionStore: RevisionStore {
         do {
             let result = try await run(
                 .name("git"), arguments: Arguments(["-C", directory] + arguments),
-                environment: .inherit.updating(["GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"]),
+                environment: .inherit.updating(
+                    ["GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"].merging(searchPath.map { ["PATH": $0] } ?? [:]) { $1 }),
                 input: .string(input), output: .bytes(limit: 64 << 20), error: .string(limit: 1 << 16))
             if case .exited(0) = result.terminationStatus { succeeded = true } else { succeeded = false }
             (output, errors) = (result.standardOutput, result.standardError)

@@ -693,6 +693,25 @@ struct ReconcilerTests {
         #expect(await engine.container(named: "app-staging-candidate")?.state == .running)
     }
 
+    /// Issue 9: a pinned revision whose image is gone and has no registry digest is refused with
+    /// a sentence naming the image; nothing runs whatever the tag points at now.
+    @Test func aPinnedImageThatIsGoneWithoutADigestIsRefused() async throws {
+        var old = spec
+        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let engine = FakeEngine(
+            containers: [Build.container(DesiredEnvironment(spec: old))], images: ["acme/app:v1": image])
+        var desired = DesiredEnvironment(spec: spec)
+        desired.pin = ImagePin(id: "sha256:0123456789abcdef", digest: nil, revision: "abc123")
+        let outcome = await Run(engine: engine).reconcile(desired)
+        #expect(
+            outcome
+                == .refused(
+                    "image acme/app:v1 as revision abc123 ran it (0123456789ab) is no longer on this host and has no "
+                        + "registry digest to pull it by; nothing was changed. Load that image again, or roll back to "
+                        + "another revision"))
+        #expect(await engine.container(named: "app-staging")?.image == "acme/app:v0")
+    }
+
     @Test func judgeComparesJSONFields() {
         var policy = HealthPolicy()
         policy.expectJSON = ["status": "healthy", "ready": "true"]

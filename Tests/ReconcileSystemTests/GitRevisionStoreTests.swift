@@ -51,4 +51,16 @@ struct GitRevisionStoreTests {
         #expect(dirty == FileRevision(commit: first, dirty: true))
         #expect(dirty?.short == String(first.prefix(12)) + "+dirty")
     }
+
+    @Test func gitMissingIsOneClearLine() async throws {
+        let store = GitRevisionStore(searchPath: "/nonexistent")
+        await #expect {
+            _ = try await store.revision(of: NSTemporaryDirectory() + "staging.yml")
+        } throws: { error in
+            let text = "\(error)"
+            return text.hasPrefix("cannot run git (")
+                && text.hasSuffix("); install git, or the revision is not recorded")
+                && !text.contains("\n")
+        }
+    }
 }

@@ -107,12 +107,8 @@ public struct EngineLock: Sendable {
         }
     }
 
-    /// The lease container for `holder`, for tests that plant a lease of someone else.
-    public func creationForTests(_ spec: EnvironmentSpec, holder: LeaseHolder) -> ContainerCreation {
-        creation(spec, holder: holder)
-    }
-
-    func creation(_ spec: EnvironmentSpec, holder: LeaseHolder) -> ContainerCreation {
+    /// The lease container of `spec` held by `holder`.
+    public func creation(_ spec: EnvironmentSpec, holder: LeaseHolder) -> ContainerCreation {
         ContainerCreation(
             name: spec.lockName, image: Self.image, environment: [], command: ["lease"],
             labels: [

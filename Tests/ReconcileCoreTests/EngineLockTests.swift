@@ -71,7 +71,7 @@ struct EngineLockTests {
         let engine = FakeEngine(images: [EngineLock.image: ImageSnapshot(id: "sha256:lease")])
         let elsewhere = LeaseHolder(
             pid: 7, host: "other", since: "2027-01-15T07:00:00Z", until: "2027-01-15T08:30:00Z", bootID: "boot-2")
-        let creation = lock(engine, FakeIdentity()).creationForTests(spec, holder: elsewhere)
+        let creation = lock(engine, FakeIdentity()).creation(spec, holder: elsewhere)
         _ = try await engine.createContainer(creation)
         await #expect(throws: LockError.self) {
             _ = try await lock(engine, FakeIdentity()).acquire(spec, ttl: .seconds(60), timeout: .zero)

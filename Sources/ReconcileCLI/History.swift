@@ -93,12 +93,7 @@ extension Reconcile {
                     row.commit.author, row.image ?? "(invalid)", last + more, row.commit.subject,
                 ]
             }
-            let widths = header.indices.map { column in ([header] + body).map { $0[column].count }.max() ?? 0 }
-            var lines = ([header] + body).map { cells in
-                cells.enumerated().map { index, cell in
-                    index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-                }.joined(separator: "  ")
-            }
+            var lines = TextTable.lines(header, body)
             lines.append(
                 liveKnown
                     ? "* live: the revision \(spec.containerName) was made from"

@@ -126,12 +126,7 @@ struct StatusRenderer {
                 row.revision.map { String($0.prefix(12)) } ?? "-", String(row.backups.count), Self.note(row),
             ]
         }
-        let widths = header.indices.map { column in ([header] + body).map { $0[column].count }.max() ?? 0 }
-        return ([header] + body).map { cells in
-            cells.enumerated().map { index, cell in
-                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }.joined(separator: "\n") + "\n"
+        return TextTable.lines(header, body).joined(separator: "\n") + "\n"
     }
 
     func json() throws -> String {

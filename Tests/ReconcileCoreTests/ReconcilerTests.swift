@@ -64,6 +64,21 @@ struct ReconcilerTests {
         return failure
     }
 
+    /// The spec that runs before a deploy: the same app at v0.
+    var oldSpec: EnvironmentSpec {
+        var old = spec
+        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        return old
+    }
+
+    /// `spec` with a gate that fails at its first failed probe.
+    var failFast: EnvironmentSpec {
+        var failing = spec
+        failing.health.attempts = 1
+        failing.health.startup = .zero
+        return failing
+    }
+
     var spec: EnvironmentSpec {
         var spec = Build.spec()
         spec.smoke = [SmokeCheck(path: "/items")]
@@ -91,8 +106,7 @@ struct ReconcilerTests {
     }
 
     @Test func replaceBacksUpAndPrunes() async throws {
-        var old = spec
-        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let old = oldSpec
         var backups: [ContainerSnapshot] = []
         // An earlier version's time-named backup is the oldest; numbered ones order by number, not by name.
         for (index, name) in ["backup-20260101T000000Z", "backup-9", "backup-10"].enumerated() {
@@ -112,8 +126,7 @@ struct ReconcilerTests {
     }
 
     @Test func theCandidateIsCreatedBeforeTheRunningVersionIsTouched() async throws {
-        var old = spec
-        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let old = oldSpec
         let previous = Build.container(DesiredEnvironment(spec: old))
         let engine = FakeEngine(containers: [previous], images: ["acme/app:v1": image])
         await engine.fail(
@@ -132,8 +145,7 @@ struct ReconcilerTests {
 
     /// Issue 8, class 1: a failed rename of the running container must leave it exactly as it was.
     @Test func aFailedBackupRenameLeavesTheRunningVersionAsItWas() async throws {
-        var old = spec
-        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let old = oldSpec
         let previous = Build.container(DesiredEnvironment(spec: old))
         let engine = FakeEngine(containers: [previous], images: ["acme/app:v1": image])
         await engine.fail("rename", with: .api(status: 409, message: "name is in use", operation: "rename container"))
@@ -160,9 +172,7 @@ struct ReconcilerTests {
         let unverified = Build.container(
             DesiredEnvironment(spec: good), id: "unverified01", state: .exited, name: "app-staging-backup-2-unverified")
         let engine = FakeEngine(containers: [verified, unverified], images: ["acme/app:v1": image])
-        var failing = spec
-        failing.health.attempts = 1
-        failing.health.startup = .zero
+        let failing = failFast
         let probe = ScriptedProbe { path, call in
             call == 1 ? HTTPAnswer(status: 503) : HTTPAnswer(status: 200, body: "{}")
         }
@@ -201,8 +211,7 @@ struct ReconcilerTests {
     }
 
     @Test func unhealthyReplaceRollsBackToTheBackup() async throws {
-        var old = spec
-        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let old = oldSpec
         let previous = Build.container(DesiredEnvironment(spec: old))
         let engine = FakeEngine(containers: [previous], images: ["acme/app:v1": image])
         var policy = spec
@@ -231,9 +240,7 @@ struct ReconcilerTests {
 
     @Test func firstDeployThatFailsLeavesNothingRunning() async throws {
         let engine = FakeEngine(images: ["acme/app:v1": image])
-        var policy = spec
-        policy.health.attempts = 1
-        policy.health.startup = .zero
+        let policy = failFast
         let probe = ScriptedProbe { _, _ in HTTPAnswer(status: nil, error: "connection refused") }
         let (outcome, _) = try await deploy(DesiredEnvironment(spec: policy), engine: engine, probe: probe)
         #expect(
@@ -358,8 +365,7 @@ struct ReconcilerTests {
 
     @Test(arguments: [false, true])
     func crashingContainerFailsAtOnceWithOrWithoutARestartPolicy(_ restarts: Bool) async throws {
-        var old = spec
-        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let old = oldSpec
         let previous = Build.container(DesiredEnvironment(spec: old))
         let engine = FakeEngine(containers: [previous], images: ["acme/app:v1": image])
         await engine.crashOnStart(image: "acme/app:v1", code: 3, restarts: restarts)
@@ -409,8 +415,7 @@ struct ReconcilerTests {
     /// Issue 8, class 2: every step is recorded before it is taken, and a record that cannot be
     /// written before anything changed stops the deploy.
     @Test func eachStepIsRecordedBeforeItIsTaken() async throws {
-        var old = spec
-        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let old = oldSpec
         let engine = FakeEngine(
             containers: [Build.container(DesiredEnvironment(spec: old))], images: ["acme/app:v1": image])
         let run = Run(engine: engine)
@@ -508,13 +513,10 @@ struct ReconcilerTests {
 
     /// Issue 8, class 10: a failed rollback says what really runs, not a fixed sentence.
     @Test func aFailedRollbackDescribesWhatIsReallyThere() async throws {
-        var old = spec
-        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let old = oldSpec
         let previous = Build.container(DesiredEnvironment(spec: old))
         let engine = FakeEngine(containers: [previous], images: ["acme/app:v1": image])
-        var failing = spec
-        failing.health.attempts = 1
-        failing.health.startup = .zero
+        let failing = failFast
         let probe = ScriptedProbe { path, call in
             path == "/health" && call == 1 ? HTTPAnswer(status: 503) : HTTPAnswer(status: 200, body: "{}")
         }
@@ -592,14 +594,11 @@ struct ReconcilerTests {
     /// Issue 9: a desired state that failed and was rolled back is not tried again in a loop; a
     /// change of the file (or `--retry`) tries it; a success forgets it.
     @Test func aFailedDesiredStateIsNotRetriedInALoop() async throws {
-        var old = spec
-        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let old = oldSpec
         let engine = FakeEngine(
             containers: [Build.container(DesiredEnvironment(spec: old))],
             images: ["acme/app:v1": image, "acme/app:v2": ImageSnapshot(id: "sha256:2222")])
-        var bad = spec
-        bad.health.attempts = 1
-        bad.health.startup = .zero
+        let bad = failFast
         let probe = ScriptedProbe { path, call in
             path == "/health" && call == 1 ? HTTPAnswer(status: 500) : HTTPAnswer(status: 200, body: "{}")
         }
@@ -631,16 +630,13 @@ struct ReconcilerTests {
 
     /// Found by attacking: a start that failed its gate deleted the environment's own container.
     @Test func aStartThatFailsKeepsTheContainerAsAnUnverifiedBackup() async throws {
-        var old = spec
-        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let old = oldSpec
         let backup = Build.container(
             DesiredEnvironment(spec: old), id: "backup000001", state: .exited, name: "app-staging-backup-1")
         let desired = DesiredEnvironment(spec: spec)
         let stopped = Build.container(desired, id: "active000001", state: .exited)
         let engine = FakeEngine(containers: [stopped, backup], images: ["acme/app:v1": image])
-        var failing = spec
-        failing.health.attempts = 1
-        failing.health.startup = .zero
+        let failing = failFast
         let probe = ScriptedProbe { path, call in
             path == "/health" && call == 1 ? HTTPAnswer(status: 500) : HTTPAnswer(status: 200, body: "{}")
         }
@@ -654,17 +650,14 @@ struct ReconcilerTests {
 
     /// Found by attacking: when the newest backup cannot be restored, the next one is.
     @Test func rollbackFallsBackToTheNextBackup() async throws {
-        var old = spec
-        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let old = oldSpec
         let older = Build.container(
             DesiredEnvironment(spec: old), id: "older0000001", state: .exited, name: "app-staging-backup-1")
         let previous = Build.container(DesiredEnvironment(spec: old), id: "previous0001")
         let engine = FakeEngine(containers: [previous, older], images: ["acme/app:v1": image])
         await engine.fail(
             "start previous0001", with: .api(status: 500, message: "OCI runtime error", operation: "start"))
-        var failing = spec
-        failing.health.attempts = 1
-        failing.health.startup = .zero
+        let failing = failFast
         let probe = ScriptedProbe { path, call in
             path == "/health" && call == 1 ? HTTPAnswer(status: 500) : HTTPAnswer(status: 200, body: "{}")
         }
@@ -696,8 +689,7 @@ struct ReconcilerTests {
     /// Issue 9: a pinned revision whose image is gone and has no registry digest is refused with
     /// a sentence naming the image; nothing runs whatever the tag points at now.
     @Test func aPinnedImageThatIsGoneWithoutADigestIsRefused() async throws {
-        var old = spec
-        old.image = ImageReference(repository: "acme/app", tag: "v0")
+        let old = oldSpec
         let engine = FakeEngine(
             containers: [Build.container(DesiredEnvironment(spec: old))], images: ["acme/app:v1": image])
         var desired = DesiredEnvironment(spec: spec)

@@ -46,12 +46,20 @@ final class EngineFixture: Sendable {
     /// The service name for this run: unique, so parallel tests and a demo never collide.
     var service: String { runID }
 
-    /// A free TCP port chosen by the kernel, away from the demo's 8000/8001.
+    /// A free TCP port chosen by the kernel, away from the demo's 8000/8001, and never one handed
+    /// to another test of this run: the kernel may offer a port again as soon as it is closed, and
+    /// two tests running at once then published the same port (seen in CI).
     func freePort() throws -> Int {
-        let listener = try Listener()
-        defer { listener.close() }
-        return listener.port
+        for _ in 0..<100 {
+            let listener = try Listener()
+            defer { listener.close() }
+            if Self.handedOut.withLock({ $0.insert(listener.port).inserted }) { return listener.port }
+        }
+        throw FixtureError("no free port the kernel offered was unused by this run")
     }
+
+    /// Ports `freePort` returned in this test process.
+    private static let handedOut = Locked(Set<Int>())
 
     /// Creates (and by default starts) the container apply would create for `desired`, labelled as this run's.
     @discardableResult

@@ -58,6 +58,7 @@ let package = Package(
             dependencies: [
                 "ReconcileCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -67,6 +68,7 @@ let package = Package(
             name: "ReconcileSystem",
             dependencies: [
                 "ReconcileCore",
+                "ReconcileDocker",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Subprocess", package: "swift-subprocess"),

@@ -79,7 +79,8 @@ public struct CommandContext: Sendable {
         self.revisions = revisions
     }
 
-    /// The real process: its environment, stdout and stderr, and the Docker engine named by DOCKER_HOST.
+    /// The real process: its environment, stdout and stderr, and the Docker engine the docker CLI
+    /// would use (DOCKER_HOST, else the docker context), with the docker CLI's registry logins.
     public static func live() -> CommandContext {
         // A closed pipe on stdout is an error of write(2) to ignore, not a signal that kills.
         signal(SIGPIPE, SIG_IGN)
@@ -95,8 +96,11 @@ public struct CommandContext: Sendable {
         return CommandContext(
             environment: environment, output: FileOutput.standardOutput, errors: FileOutput.standardError,
             connect: {
-                let endpoint = try DockerEndpoint.from(environment: environment)
-                return try await DockerEngine.connect(endpoint)
+                // As the docker CLI: its config names the context (engine) and holds registry logins.
+                let config = try DockerConfig.load(environment: environment)
+                let endpoint = try DockerEndpoint.resolve(environment: environment, config: config)
+                let credentials = DockerConfigCredentials(config: config, helper: CredentialHelperProcess())
+                return try await DockerEngine.connect(endpoint, credentials: credentials)
             }, ask: ask, progress: progress, hostPorts: SocketHostPorts())
     }
 

@@ -11,12 +11,20 @@ enum EnvironmentLoader {
         var specs: [EnvironmentSpec] { parsed.map(\.spec) }
     }
 
-    /// Files named directly are taken as they are; folders contribute their `*.yml` and `*.yaml` files, sorted.
+    /// Files named directly are taken as they are; folders contribute their `*.yml` and `*.yaml`
+    /// files, sorted. A bare name (`staging`) that is no file or folder names an environment, as
+    /// Kamal's destinations do: `environments/staging.yml`, or the file in the folders given (else
+    /// `environments/`) whose `environment` is that name.
     static func files(_ paths: [String]) throws -> [String] {
         var files: [String] = []
         let manager = FileManager.default
-        for path in paths.isEmpty ? [defaultPath] : paths {
+        let given = paths.isEmpty ? [defaultPath] : paths
+        for argument in given {
+            var path = argument
             var info = stat()
+            if stat(path, &info) != 0 && errno == ENOENT && isBareName(path) {
+                path = try environmentFile(named: path, folders: given)
+            }
             guard stat(path, &info) == 0 else {
                 if errno == EACCES {
                     // In a container this is usually a mount the non-root user cannot enter.
@@ -41,6 +49,47 @@ enum EnvironmentLoader {
         }
         var seen = Set<String>()
         return files.filter { seen.insert(URL(fileURLWithPath: $0).standardizedFileURL.path).inserted }
+    }
+
+    /// A name with no folder and no extension: `staging`, `eu-prod`.
+    static func isBareName(_ text: String) -> Bool {
+        !text.isEmpty && !text.contains("/") && !text.hasSuffix(".yml") && !text.hasSuffix(".yaml")
+            && text.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) }
+    }
+
+    /// The file of the environment `name`: `<folder>/<name>.yml` (or `.yaml`), else the file in
+    /// one of the folders whose `environment` is `name`.
+    static func environmentFile(named name: String, folders: [String]) throws -> String {
+        var isFolder: ObjCBool = false
+        var searched = folders.filter {
+            FileManager.default.fileExists(atPath: $0, isDirectory: &isFolder) && isFolder.boolValue
+        }
+        if searched.isEmpty { searched = [defaultPath] }
+        for folder in searched {
+            let base = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+            for candidate in ["\(base)/\(name).yml", "\(base)/\(name).yaml"]
+            where FileManager.default.fileExists(atPath: candidate) {
+                return candidate
+            }
+        }
+        for folder in searched {
+            let base = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
+            for file in names.sorted() where file.hasSuffix(".yml") || file.hasSuffix(".yaml") {
+                let path = "\(base)/\(file)"
+                guard let data = FileManager.default.contents(atPath: path),
+                    case .success(let parsed) = SpecParser.parse(
+                        [UInt8](data), file: path,
+                        defaultEnvironment: URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)
+                else { continue }
+                if parsed.spec.environment == name { return path }
+            }
+        }
+        let searchedText = searched.joined(separator: ", ")
+        throw UsageError(
+            "\(name): no such file or folder, and no environment named \(name) in \(searchedText); "
+                + "create \(searched[0].hasSuffix("/") ? String(searched[0].dropLast()) : searched[0])/\(name).yml, "
+                + "or name a file or folder")
     }
 
     static func load(_ paths: [String]) throws -> Loaded {

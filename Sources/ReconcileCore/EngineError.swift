@@ -6,22 +6,33 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     case unsupportedAPI(version: String, minimum: String)
     /// The engine answered with an error status.
     case api(status: Int, message: String, operation: String)
-    /// An image is not on the host and could not be pulled.
-    case pullFailed(reference: String, message: String)
+    /// An image is not on the host and could not be pulled. `login` names the login sent with
+    /// the pull (`user alice at ghcr.io`), nil when there was none; never a secret.
+    case pullFailed(reference: String, message: String, login: String? = nil)
     /// The engine's answer could not be understood.
     case malformedResponse(operation: String, detail: String)
 
     public var description: String {
         switch self {
         case .unreachable(let endpoint, let reason):
-            return
-                "cannot reach the Docker engine at \(endpoint) (\(reason)); is dockerd running, or is DOCKER_HOST set?"
+            // A socket this user may not open is not an engine that is down: the reason says what to do.
+            if reason.hasPrefix("permission denied") {
+                return "cannot reach the Docker engine at \(endpoint): \(reason)"
+            }
+            let check =
+                endpoint.contains("(docker context ")
+                ? "is dockerd running there, and is the docker context right (`docker context ls`)?"
+                : "is dockerd running, or is DOCKER_HOST set?"
+            return "cannot reach the Docker engine at \(endpoint) (\(reason)); \(check)"
         case .unsupportedAPI(let version, let minimum):
             return "the Docker engine speaks API \(version), reconcile needs \(minimum) or newer; upgrade Docker"
         case .api(let status, let message, let operation):
             return "Docker engine refused to \(operation) (\(status)): \(message)\(Self.hint(message))"
-        case .pullFailed(let reference, let message):
-            return "cannot pull \(reference): \(message); check the image name and tag, and registry access"
+        case .pullFailed(let reference, let message, let login):
+            let registry =
+                (try? ImageReference.parse(reference).get()).map(\.registryForPeople) ?? "the registry"
+            let advice = PullFailure.classify(message).advice(registry: registry, loggedIn: login != nil)
+            return "cannot pull \(reference): \(message); \(advice)"
         case .malformedResponse(let operation, let detail):
             return "unexpected answer from the Docker engine to \(operation): \(detail)"
         }

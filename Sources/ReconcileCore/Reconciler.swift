@@ -126,7 +126,7 @@ public struct Reconciler: Sendable {
             desired.pin = pin
             say(
                 spec, "pin",
-                "this content ran before (revision \(pin.revision.prefix(12))): it runs the image it ran then "
+                "this content ran before (\(pin.revision.count == 40 ? "revision \(pin.revision.prefix(12))" : pin.revision)): it runs the image it ran then "
                     + "(\(Differ.short(pin.id))), not what \(spec.image) points at now")
             do {
                 host = try await look(desired, observer)

@@ -135,7 +135,7 @@ public struct StopStartStrategy: ReplaceStrategy {
         context.say(spec, "start", spec.candidateName, since: startedAt)
         abortIfAsked(.duringGate, context)
         let verdict = await context.verifier.verify(
-            spec, containerID: candidateID, startedAt: startedAt, restartsBefore: 0)
+            spec, containerID: candidateID, startedAt: context.clock.now(), restartsBefore: 0)
         for line in verdict.lines { context.say(spec, "gate", line) }
         if let failure = verdict.failure {
             return await rollBack(
@@ -197,7 +197,7 @@ public struct StopStartStrategy: ReplaceStrategy {
         }
         abortIfAsked(.duringGate, context)
         let verdict = await context.verifier.verify(
-            spec, containerID: current.id, startedAt: startedAt, restartsBefore: restartsBefore)
+            spec, containerID: current.id, startedAt: context.clock.now(), restartsBefore: restartsBefore)
         for line in verdict.lines { context.say(spec, "gate", line) }
         if let failure = verdict.failure {
             return await rollBack(
@@ -306,14 +306,14 @@ public struct StopStartStrategy: ReplaceStrategy {
         var problem: String?
         do {
             let restartsBefore = (try? await engine.inspectContainer(backup.id))?.restartCount ?? 0
-            let startedAt = context.clock.now()
             if let current = try? await engine.inspectContainer(backup.id), current.state == .paused {
                 try await engine.unpauseContainer(backup.id)
             } else {
                 try await engine.startContainer(backup.id)
             }
             let verdict = await context.verifier.verify(
-                spec, containerID: backup.id, startedAt: startedAt, restartsBefore: restartsBefore, healthOnly: true)
+                spec, containerID: backup.id, startedAt: context.clock.now(), restartsBefore: restartsBefore,
+                healthOnly: true)
             problem = verdict.failure.map { "fails its check: \($0)" }
         } catch {
             problem = "\(error)"

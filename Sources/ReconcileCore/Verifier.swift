@@ -2,9 +2,11 @@
 /// checks, then the performance check. Watches the container between probes so that an exit
 /// fails the gate at once.
 ///
-/// The whole gate has one deadline of its own, `EnvironmentSpec.gateBound(healthOnly:)` after the
-/// start: every probe's timeout is cut to what is left of it, and once it has passed the gate
-/// fails, whatever the probes or the engine do.
+/// The whole gate has one deadline of its own, `EnvironmentSpec.gateBound(healthOnly:)` after
+/// `startedAt`, the moment the engine's start returned (not when it was asked: a loaded engine
+/// can take seconds to start a container, and that must not eat the startup period). Every
+/// probe's timeout is cut to what is left of it, and once it has passed the gate fails, whatever
+/// the probes or the engine do.
 public struct Verifier: Sendable {
     public let engine: any ContainerEngine
     public let probe: any HealthProbe

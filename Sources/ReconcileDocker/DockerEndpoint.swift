@@ -1,29 +1,98 @@
+import Crypto
 import Foundation
 import ReconcileCore
 
-/// Where the Docker engine listens, from `DOCKER_HOST` (`unix://` or `tcp://`), `DOCKER_TLS_VERIFY`
-/// and `DOCKER_CERT_PATH`; the local socket when none is set.
+/// Where the Docker engine listens, found as the docker CLI finds it: `DOCKER_HOST` (`unix://` or
+/// `tcp://`, with `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`), else the docker context named by
+/// `DOCKER_CONTEXT` or by `currentContext` in the docker config, else the local socket.
 public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
     public enum Transport: Sendable, Equatable {
         case unix(path: String)
         case tcp(host: String, port: Int)
     }
 
-    /// Client certificate files for a TLS engine (`ca.pem`, `cert.pem`, `key.pem` in `DOCKER_CERT_PATH`).
+    /// Client certificate files for a TLS engine (`ca.pem`, `cert.pem`, `key.pem` in `DOCKER_CERT_PATH`
+    /// or in a context's TLS folder). A context may name none and skip verification.
     public struct TLSFiles: Sendable, Equatable {
-        public var ca: String
-        public var cert: String
-        public var key: String
+        public var ca: String?
+        public var cert: String?
+        public var key: String?
+        /// False for a context created with `skip-tls-verify=true`.
+        public var verify = true
+
+        public init(ca: String?, cert: String?, key: String?, verify: Bool = true) {
+            self.ca = ca
+            self.cert = cert
+            self.key = key
+            self.verify = verify
+        }
     }
 
     public var transport: Transport
     public var tls: TLSFiles?
+    /// The docker context it came from; nil for `DOCKER_HOST` or the default.
+    public var context: String?
 
     public static let defaultSocket = "/var/run/docker.sock"
 
-    public init(transport: Transport, tls: TLSFiles? = nil) {
+    public init(transport: Transport, tls: TLSFiles? = nil, context: String? = nil) {
         self.transport = transport
         self.tls = tls
+        self.context = context
+    }
+
+    /// The engine the docker CLI would talk to with this environment and docker config:
+    /// `DOCKER_HOST` wins, then `DOCKER_CONTEXT`, then the config's `currentContext`.
+    public static func resolve(environment: [String: String], config: DockerConfig) throws -> DockerEndpoint {
+        if let host = environment["DOCKER_HOST"], !host.isEmpty { return try from(environment: environment) }
+        let chosen = environment["DOCKER_CONTEXT"].flatMap { $0.isEmpty ? nil : $0 }
+        let name = chosen ?? config.currentContext ?? "default"
+        guard name != "default" else { return try from(environment: environment) }
+        let source = chosen != nil ? "DOCKER_CONTEXT" : "currentContext in \(config.directory)/config.json"
+        let digest = SHA256.hash(data: Data(name.utf8)).map { String(format: "%02x", $0) }.joined()
+        let meta = "\(config.directory)/contexts/meta/\(digest)/meta.json"
+        guard let data = FileManager.default.contents(atPath: meta) else {
+            throw ContextError(
+                context: name,
+                reason: "does not exist (named by \(source)); `docker context ls` lists the contexts, "
+                    + "`docker context use default` goes back to the local engine")
+        }
+        struct Meta: Decodable {
+            struct Endpoint: Decodable {
+                var host: String?
+                var skipTLSVerify: Bool?
+                enum CodingKeys: String, CodingKey {
+                    case host = "Host"
+                    case skipTLSVerify = "SkipTLSVerify"
+                }
+            }
+            var endpoints: [String: Endpoint]?
+            enum CodingKeys: String, CodingKey { case endpoints = "Endpoints" }
+        }
+        guard let decoded = try? JSONDecoder().decode(Meta.self, from: data),
+            let docker = decoded.endpoints?["docker"], let host = docker.host, !host.isEmpty
+        else {
+            throw ContextError(context: name, reason: "has no docker endpoint in \(meta)")
+        }
+        var endpoint: DockerEndpoint
+        do {
+            endpoint = try from(environment: ["DOCKER_HOST": host])
+        } catch let error as EndpointError {
+            throw ContextError(context: name, reason: "points at \(host), which is not usable: \(error.reason)")
+        }
+        endpoint.context = name
+        if case .tcp = endpoint.transport {
+            let folder = "\(config.directory)/contexts/tls/\(digest)/docker"
+            func file(_ name: String) -> String? {
+                FileManager.default.fileExists(atPath: "\(folder)/\(name)") ? "\(folder)/\(name)" : nil
+            }
+            let (ca, cert, key) = (file("ca.pem"), file("cert.pem"), file("key.pem"))
+            let skip = docker.skipTLSVerify ?? false
+            if ca != nil || cert != nil || skip {
+                endpoint.tls = TLSFiles(ca: ca, cert: cert, key: key, verify: !skip)
+            }
+        }
+        return endpoint
     }
 
     /// Reads the endpoint from an environment such as `ProcessInfo.processInfo.environment`.
@@ -35,6 +104,13 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
                 throw EndpointError(host: host, reason: "the socket path must be absolute")
             }
             return DockerEndpoint(transport: .unix(path: path))
+        }
+        if host.hasPrefix("ssh://") {
+            throw EndpointError(
+                host: host,
+                reason: "reconcile does not speak ssh:// itself; forward the remote socket with "
+                    + "`ssh -nNT -L /tmp/remote-docker.sock:/var/run/docker.sock \(host.dropFirst(6))` and set "
+                    + "DOCKER_HOST=unix:///tmp/remote-docker.sock, or use a tcp:// engine with TLS")
         }
         guard host.hasPrefix("tcp://") else {
             throw EndpointError(host: host, reason: "only unix:// and tcp:// are supported")
@@ -58,6 +134,12 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
+        let context = self.context.map { " (docker context \($0))" } ?? ""
+        return address + context
+    }
+
+    /// The address alone: `unix:///var/run/docker.sock`, `tcp://host:2376`.
+    public var address: String {
         switch transport {
         case .unix(let path): return "unix://\(path)"
         case .tcp(let host, let port): return "tcp://\(host.contains(":") ? "[\(host)]" : host):\(port)"
@@ -83,4 +165,12 @@ public struct EndpointError: Error, Sendable, CustomStringConvertible {
     public var reason: String
 
     public var description: String { "DOCKER_HOST=\(host) is not usable: \(reason)" }
+}
+
+/// The docker context to use cannot be used; says which and what to do.
+public struct ContextError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var context: String
+    public var reason: String
+
+    public var description: String { "docker context \"\(context)\" \(reason)" }
 }

@@ -61,23 +61,29 @@ extension DockerEngine {
         } else if let tag = parsed.tag {
             query.append(("tag", tag))
         }
-        let request = makeRequest(.POST, "/images/create", query: query, body: nil)
+        var request = makeRequest(.POST, "/images/create", query: query, body: nil)
+        let login = try await credentials?.credential(forRegistry: parsed.registry)
+        if let login { request.headers.add(name: "X-Registry-Auth", value: Self.registryAuth(login)) }
+        let prepared = request
         let client = self.client
+        let sent = login?.description
         do {
             try await Deadline.run(Self.pullLimit) {
-                let response = try await client.execute(request, timeout: .minutes(30))
+                let response = try await client.execute(prepared, timeout: .minutes(30))
                 guard response.status == .ok else {
                     let body = try await response.body.collect(upTo: 1 << 20)
-                    throw EngineError.pullFailed(reference: reference, message: Self.message(in: body))
+                    throw EngineError.pullFailed(reference: reference, message: Self.message(in: body), login: sent)
                 }
                 // A pull can fail inside a 200 answer: read every line and check each.
                 var lines = LineSplitter()
                 for try await chunk in response.body {
                     for line in lines.feed(chunk) {
-                        try Self.pullLine(line, reference: reference, progress: progress)
+                        try Self.pullLine(line, reference: reference, login: sent, progress: progress)
                     }
                 }
-                if let last = lines.rest() { try Self.pullLine(last, reference: reference, progress: progress) }
+                if let last = lines.rest() {
+                    try Self.pullLine(last, reference: reference, login: sent, progress: progress)
+                }
             }
         } catch let error as EngineError {
             throw error
@@ -87,6 +93,20 @@ extension DockerEngine {
         } catch {
             throw unreachable(error, operation: "pull \(reference)")
         }
+    }
+
+    /// The `X-Registry-Auth` header: the login as JSON in URL-safe base64, as the docker CLI sends it.
+    static func registryAuth(_ login: RegistryCredential) -> String {
+        var fields = ["serveraddress": login.serverAddress]
+        if let token = login.identityToken {
+            fields["identitytoken"] = token
+        } else {
+            fields["username"] = login.username
+            fields["password"] = login.password
+        }
+        let json = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data()
+        return json.base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
     }
 
     /// The longest a pull may take, progress and all.
@@ -119,10 +139,12 @@ extension DockerEngine {
         }
     }
 
-    static func pullLine(_ line: Data, reference: String, progress: (PullProgress) -> Void) throws {
+    static func pullLine(_ line: Data, reference: String, login: String? = nil, progress: (PullProgress) -> Void)
+        throws
+    {
         guard let decoded = try? JSONDecoder().decode(DockerDTO.ProgressLine.self, from: line) else { return }
         if let error = decoded.errorDetail?.message ?? decoded.error {
-            throw EngineError.pullFailed(reference: reference, message: error)
+            throw EngineError.pullFailed(reference: reference, message: error, login: login)
         }
         guard let status = decoded.status else { return }
         progress(

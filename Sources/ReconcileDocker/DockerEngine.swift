@@ -15,19 +15,24 @@ public final class DockerEngine: ContainerEngine {
     public let endpoint: DockerEndpoint
     public let apiVersion: String
     let client: HTTPClient
+    /// Where pulls find their registry login (the docker CLI's config); nil sends none.
+    let credentials: (any RegistryCredentials)?
 
-    /// Connects to the engine: fails within about a second when nothing answers, then negotiates the API version.
-    public static func connect(_ endpoint: DockerEndpoint) async throws -> DockerEngine {
+    /// Connects to the engine: fails within about a second when nothing answers, then negotiates
+    /// the API version. Pulls send the login `credentials` has for the image's registry.
+    public static func connect(_ endpoint: DockerEndpoint, credentials: (any RegistryCredentials)? = nil) async throws
+        -> DockerEngine
+    {
         let client = try makeClient(endpoint)
         do {
-            let probe = DockerEngine(endpoint: endpoint, client: client, apiVersion: nil)
+            let probe = DockerEngine(endpoint: endpoint, client: client, apiVersion: nil, credentials: nil)
             try await probe.ping()
             let version = try await probe.version()
             guard compare(version.apiVersion, minimumAPI) >= 0 else {
                 throw EngineError.unsupportedAPI(version: version.apiVersion, minimum: minimumAPI)
             }
             let chosen = compare(version.apiVersion, maximumAPI) <= 0 ? version.apiVersion : maximumAPI
-            return DockerEngine(endpoint: endpoint, client: client, apiVersion: chosen)
+            return DockerEngine(endpoint: endpoint, client: client, apiVersion: chosen, credentials: credentials)
         } catch {
             // A stalled connection must not hold up the error either.
             _ = try? await Deadline.run(.seconds(1)) { try await client.shutdown() }
@@ -35,10 +40,13 @@ public final class DockerEngine: ContainerEngine {
         }
     }
 
-    private init(endpoint: DockerEndpoint, client: HTTPClient, apiVersion: String?) {
+    private init(
+        endpoint: DockerEndpoint, client: HTTPClient, apiVersion: String?, credentials: (any RegistryCredentials)?
+    ) {
         self.endpoint = endpoint
         self.client = client
         self.apiVersion = apiVersion ?? ""
+        self.credentials = credentials
     }
 
     /// Closes the connections. The engine must not be used afterwards.
@@ -53,15 +61,17 @@ public final class DockerEngine: ContainerEngine {
         if let files = endpoint.tls {
             do {
                 var tls = TLSConfiguration.makeClientConfiguration()
-                tls.trustRoots = .file(files.ca)
-                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(files.cert).map { .certificate($0) }
-                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: files.key, format: .pem))
+                if let ca = files.ca { tls.trustRoots = .file(ca) }
+                if !files.verify { tls.certificateVerification = .none }
+                if let cert = files.cert, let key = files.key {
+                    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+                    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+                }
                 configuration.tlsConfiguration = tls
             } catch {
+                let folder = ((files.cert ?? files.ca ?? "") as NSString).deletingLastPathComponent
                 throw EngineError.unreachable(
-                    endpoint: endpoint.description,
-                    reason: "cannot load TLS files from \((files.cert as NSString).deletingLastPathComponent): \(error)"
-                )
+                    endpoint: endpoint.description, reason: "cannot load TLS files from \(folder): \(error)")
             }
         }
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
@@ -135,9 +145,19 @@ public final class DockerEngine: ContainerEngine {
         } else if reason.contains("connectionRefused") || reason.contains("Connection refused") {
             reason = "connection refused"
         } else if reason.contains("Permission denied") || reason.contains("EACCES") {
-            reason = "permission denied; run as root or join the docker group"
+            reason = Self.permissionAdvice(endpoint)
         }
         return EngineError.unreachable(endpoint: endpoint.description, reason: reason)
+    }
+
+    /// What to do when the socket refuses this user: join the group that owns it.
+    static func permissionAdvice(_ endpoint: DockerEndpoint) -> String {
+        guard case .unix(let path) = endpoint.transport else { return "permission denied" }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "permission denied on \(path)" }
+        let group = getgrgid(info.st_gid).flatMap { $0.pointee.gr_name.map { String(cString: $0) } } ?? "\(info.st_gid)"
+        return "permission denied on \(path), which only root and the group \(group) may use; run reconcile as "
+            + "root, or add this user to the group (`sudo usermod -aG \(group) $USER`, then log in again)"
     }
 
     static func message(in body: ByteBuffer) -> String {

@@ -82,11 +82,13 @@ public struct GitRevisionStore: RevisionStore {
     func gitBytes(_ arguments: [String], in directory: String, input: String = "") async throws -> [UInt8]? {
         let (succeeded, output, errors): (Bool, [UInt8], String)
         do {
+            let descriptor = try ProcessInput.file(input)
             let result = try await run(
                 .name("git"), arguments: Arguments(["-C", directory] + arguments),
                 environment: .inherit.updating(
                     ["GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"].merging(searchPath.map { ["PATH": $0] } ?? [:]) { $1 }),
-                input: .string(input), output: .bytes(limit: 64 << 20), error: .string(limit: 1 << 16))
+                input: .fileDescriptor(.init(rawValue: descriptor), closeAfterSpawningProcess: true),
+                output: .bytes(limit: 64 << 20), error: .string(limit: 1 << 16))
             if case .exited(0) = result.terminationStatus { succeeded = true } else { succeeded = false }
             (output, errors) = (result.standardOutput, result.standardError)
         } catch {

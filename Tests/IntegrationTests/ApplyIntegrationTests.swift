@@ -150,7 +150,7 @@ struct ApplyIntegrationTests {
 
     @Test func slowStartWithinStartupSucceeds() async throws {
         try await scene { scene in
-            _ = try scene.write(image: "slow", extra: "health: {startup: 5s, interval: 1s, attempts: 3}")
+            _ = try scene.write(image: "slow", extra: "health: {startup: 8s, interval: 1s, attempts: 3}")
             let run = await scene.apply()
             #expect(run.code == 0, "\(run.stderr)")
             #expect(try await scene.health().contains(#""version":"slow""#))

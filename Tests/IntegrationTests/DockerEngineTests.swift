@@ -146,7 +146,7 @@ struct DockerEngineTests {
                 try await fixture.engine.pull("127.0.0.1:1/reconcile/nope:v1") { _ in }
                 Issue.record("pull from a closed port succeeded")
             } catch let error as EngineError {
-                guard case .pullFailed(let reference, let message) = error else {
+                guard case .pullFailed(let reference, let message, _) = error else {
                     Issue.record("expected pullFailed, got \(error)")
                     return
                 }

@@ -294,7 +294,8 @@ struct ReconcilerTests {
         #expect(
             pull
                 == .refused(
-                    "cannot pull acme/other:v9: manifest unknown; check the image name and tag, and registry access; nothing was changed"
+                    "cannot pull acme/other:v9: manifest unknown; the registry has no such image or tag; check the image "
+                        + "name and tag; nothing was changed"
                 ))
         #expect(
             await engine.mutatingCalls.allSatisfy {
@@ -336,7 +337,8 @@ struct ReconcilerTests {
         #expect(
             refused
                 == .refused(
-                    "cannot pull acme/app:v1: connection refused; check the image name and tag, and registry access; nothing was changed"
+                    "cannot pull acme/app:v1: connection refused; the registry docker.io cannot be reached; check its "
+                        + "address and this host's network; nothing was changed"
                 ))
         #expect(await engine.mutatingCalls == ["pull acme/app:v1", "pull acme/app:v1"])
     }

@@ -67,7 +67,16 @@ struct DockerEndpointTests {
     }
 
     @Test(arguments: [
-        ("ssh://host", "DOCKER_HOST=ssh://host is not usable: only unix:// and tcp:// are supported"),
+        (
+            "ssh://host",
+            "DOCKER_HOST=ssh://host is not usable: reconcile does not speak ssh:// itself; forward the remote socket "
+                + "with `ssh -nNT -L /tmp/remote-docker.sock:/var/run/docker.sock host` and set "
+                + "DOCKER_HOST=unix:///tmp/remote-docker.sock, or use a tcp:// engine with TLS"
+        ),
+        (
+            "npipe:////./pipe/docker_engine",
+            "DOCKER_HOST=npipe:////./pipe/docker_engine is not usable: only unix:// and tcp:// are supported"
+        ),
         ("tcp://host", "DOCKER_HOST=tcp://host is not usable: expected tcp://HOST:PORT"),
         ("unix://relative.sock", "DOCKER_HOST=unix://relative.sock is not usable: the socket path must be absolute"),
     ])

@@ -1,0 +1,199 @@
+import Foundation
+import ReconcileCore
+import ReconcileTestSupport
+import Testing
+
+/// Issue 10: private registries. A real registry (Debian's docker-registry) on loopback with
+/// htpasswd (bcrypt) logins; the docker CLI logs in and pushes into a test DOCKER_CONFIG; the
+/// release-like binary pulls with the login the docker CLI wrote, with a credential helper on
+/// PATH, and fails with a sentence that says what to do when there is none, a wrong one, or no
+/// such tag. The password appears nowhere reconcile writes.
+@Suite(.timeLimit(.minutes(3)))
+struct RegistryTests {
+    static let user = "alice"
+    static let password = "s3cret-Pa55-9f2c"
+
+    @Test func pullsWithTheDockerCLIsLoginsAndSaysWhatToDoWithout() async throws {
+        try await EngineFixture.with { fixture in
+            let registry = try await TestRegistry.start(port: try fixture.freePort())
+            defer { registry.stop() }
+            let workspace = try Workspace()
+            let root = workspace.root.path
+            let repository = "\(registry.address)/\(fixture.service)/app"
+            defer {
+                for tag in ["v1", "v2", "v3"] { _ = Docker.run(["rmi", "\(repository):\(tag)"]) }
+            }
+
+            // The docker CLI logs in (writing `auths` into this DOCKER_CONFIG) and pushes v1 and v2.
+            let loggedIn = "\(root)/logged-in"
+            #expect(
+                Docker.run(["--config", loggedIn, "login", registry.address, "-u", Self.user, "-p", Self.password]) == 0
+            )
+            for tag in ["v1", "v2", "v3"] {
+                #expect(
+                    Docker.run(["tag", "reconcile-fixture:\(tag == "v3" ? "v1" : tag)", "\(repository):\(tag)"]) == 0)
+                #expect(Docker.run(["--config", loggedIn, "push", "\(repository):\(tag)"]) == 0)
+                // Gone from this host: apply has to pull it.
+                #expect(Docker.run(["rmi", "\(repository):\(tag)"]) == 0)
+            }
+
+            let port = try fixture.freePort()
+            let file = "\(workspace.environments)/staging.yml"
+            func write(_ tag: String) throws {
+                try workspace.write(
+                    "environments/staging.yml",
+                    fixture.yaml(image: "\(repository):\(tag)", port: port, extra: ApplyIntegrationTests.fastGate))
+            }
+            let state = "\(root)/state"
+            func apply(config: String, path: String? = nil) throws -> (code: Int32, output: String) {
+                var environment = ["DOCKER_CONFIG": config, "RECONCILE_STATE_DIR": state]
+                if let path { environment["PATH"] = path }
+                return try Binary.run(["apply", file], environment: environment)
+            }
+            try write("v1")
+
+            // No login: the registry wants one; nothing runs, and the sentence says what to run.
+            let none = try apply(config: "\(root)/empty")
+            #expect(none.code == 1, "\(none.output)")
+            #expect(
+                none.output.contains("there is none for \(registry.address); run `docker login \(registry.address)`"),
+                "\(none.output)")
+            #expect(try await fixture.engine.inspectContainer("\(fixture.service)-staging") == nil)
+
+            // A wrong password: refused, and the sentence says to log in again.
+            let wrong = "\(root)/wrong"
+            try FileManager.default.createDirectory(atPath: wrong, withIntermediateDirectories: true)
+            let bad = Data("\(Self.user):not-the-password".utf8).base64EncodedString()
+            try #"{"auths": {"\#(registry.address)": {"auth": "\#(bad)"}}}"#.write(
+                toFile: "\(wrong)/config.json", atomically: true, encoding: .utf8)
+            let refused = try apply(config: wrong)
+            #expect(refused.code == 1, "\(refused.output)")
+            #expect(refused.output.contains("run `docker login \(registry.address)` again"), "\(refused.output)")
+            #expect(!refused.output.contains("not-the-password") && !refused.output.contains(bad))
+
+            // The login `docker login` wrote: pulled, deployed.
+            let good = try apply(config: loggedIn)
+            #expect(good.code == 0, "\(good.output)")
+            #expect(good.output.contains("pulled \(repository):v1"), "\(good.output)")
+            #expect(try await fixture.get(port: port, path: "/health").1.contains(#""version":"v1""#))
+
+            // A credential helper on PATH, named by credHelpers for this registry.
+            let helpers = "\(root)/bin"
+            try FileManager.default.createDirectory(atPath: helpers, withIntermediateDirectories: true)
+            try Self.helper(
+                at: "\(helpers)/docker-credential-reconcile-test",
+                body: """
+                    read server
+                    [ "$server" = "\(registry.address)" ] || { echo "credentials not found in native keychain"; exit 1; }
+                    printf '{"ServerURL":"%s","Username":"\(Self.user)","Secret":"\(Self.password)"}\\n' "$server"
+                    """)
+            try Self.helper(
+                at: "\(helpers)/docker-credential-locked", body: "echo 'the keychain is locked' >&2; exit 3")
+            let helped = "\(root)/helped"
+            try FileManager.default.createDirectory(atPath: helped, withIntermediateDirectories: true)
+            try #"{"credHelpers": {"\#(registry.address)": "reconcile-test"}, "credsStore": "locked"}"#.write(
+                toFile: "\(helped)/config.json", atomically: true, encoding: .utf8)
+            let path = "\(helpers):" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+            try write("v2")
+            let viaHelper = try apply(config: helped, path: path)
+            #expect(viaHelper.code == 0, "\(viaHelper.output)")
+            #expect(try await fixture.get(port: port, path: "/health").1.contains(#""version":"v2""#))
+
+            // A helper that fails (credsStore for every other registry) is named; nothing changes.
+            let locked = "\(root)/locked"
+            try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: true)
+            try #"{"credsStore": "locked"}"#.write(toFile: "\(locked)/config.json", atomically: true, encoding: .utf8)
+            try write("v3")
+            let failing = try apply(config: locked, path: path)
+            #expect(failing.code == 1, "\(failing.output)")
+            #expect(failing.output.contains("docker-credential-locked failed"), "\(failing.output)")
+            #expect(try await fixture.get(port: port, path: "/health").1.contains(#""version":"v2""#))
+
+            // No such tag: said so, before anything running is touched.
+            try write("v9")
+            let missing = try apply(config: loggedIn)
+            #expect(missing.code == 1, "\(missing.output)")
+            #expect(missing.output.contains("the registry has no such image or tag"), "\(missing.output)")
+            #expect(try await fixture.get(port: port, path: "/health").1.contains(#""version":"v2""#))
+
+            // The password, and its base64 form, reached neither the output nor the state directory.
+            let encoded = Data("\(Self.user):\(Self.password)".utf8).base64EncodedString()
+            for run in [none, refused, good, viaHelper, failing, missing] {
+                #expect(!run.output.contains(Self.password) && !run.output.contains(encoded))
+            }
+            for name in try FileManager.default.contentsOfDirectory(atPath: state) {
+                let text = (try? String(contentsOfFile: "\(state)/\(name)", encoding: .utf8)) ?? ""
+                #expect(!text.contains(Self.password) && !text.contains(encoded), "\(name) holds the password")
+            }
+            try await fixture.removeServiceContainers()
+        }
+    }
+
+    static func helper(at path: String, body: String) throws {
+        try "#!/bin/sh\n\(body)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+    }
+}
+
+/// Debian's docker-registry on 127.0.0.1 with one htpasswd (bcrypt) login, storage in a temporary folder.
+struct TestRegistry {
+    let pid: pid_t
+    let folder: String
+    let port: Int
+
+    var address: String { "127.0.0.1:\(port)" }
+
+    static func start(port: Int) async throws -> TestRegistry {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("reconcile-registry-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: "\(folder)/data", withIntermediateDirectories: true)
+        let htpasswd = Spawn.wait(
+            try Spawn.start(
+                "/usr/bin/htpasswd", ["-Bbc", "\(folder)/htpasswd", RegistryTests.user, RegistryTests.password]))
+        guard htpasswd == 0 else { throw FixtureError("htpasswd failed (\(htpasswd)); run make fixtures") }
+        try """
+        version: 0.1
+        log: {level: error}
+        storage: {filesystem: {rootdirectory: \(folder)/data}, delete: {enabled: true}}
+        http: {addr: "127.0.0.1:\(port)"}
+        auth: {htpasswd: {realm: reconcile-test, path: \(folder)/htpasswd}}
+        """.write(toFile: "\(folder)/config.yml", atomically: true, encoding: .utf8)
+        let pid = try Spawn.start(
+            "/usr/bin/docker-registry", ["serve", "\(folder)/config.yml"], output: "\(folder)/registry.log")
+        let registry = TestRegistry(pid: pid, folder: folder, port: port)
+        do {
+            try await Relay(pid: pid).waitForPort(port)
+        } catch {
+            registry.stop()
+            throw FixtureError("docker-registry did not listen on \(port)")
+        }
+        return registry
+    }
+
+    func stop() {
+        kill(pid, SIGKILL)
+        _ = Spawn.wait(pid)
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
+
+/// The docker CLI, run with its output discarded.
+enum Docker {
+    static let path = "/usr/bin/docker"
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) -> Int32 {
+        guard let pid = try? Spawn.start(path, arguments, environment: environment) else { return -2 }
+        return Spawn.wait(pid)
+    }
+}
+
+/// The reconcile executable built beside the test bundle, run as a user would, its stdout and
+/// stderr collected together.
+enum Binary {
+    static func run(_ arguments: [String], environment: [String: String]) throws -> (code: Int32, output: String) {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("reconcile-run-\(UUID()).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let code = Spawn.wait(
+            try Spawn.start(CrashSafetyTests.binary, arguments, environment: environment, output: log))
+        return (code, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+}

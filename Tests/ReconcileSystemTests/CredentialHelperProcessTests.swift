@@ -1,0 +1,61 @@
+import Foundation
+import ReconcileCore
+import ReconcileSystem
+import Testing
+
+/// Issue 10: docker credential helpers run as processes, the docker CLI's protocol, no shell.
+struct CredentialHelperProcessTests {
+    /// A folder with helper scripts, to put on PATH.
+    static func helpers(_ scripts: [String: String]) throws -> String {
+        let folder = NSTemporaryDirectory() + "reconcile-helpers-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for (name, body) in scripts {
+            let path = "\(folder)/docker-credential-\(name)"
+            try "#!/bin/sh\n\(body)\n".write(toFile: path, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        }
+        return folder
+    }
+
+    @Test func theDockerCLIsHelperProtocol() async throws {
+        let folder = try Self.helpers([
+            "ok": #"read s; printf '{"ServerURL":"%s","Username":"u-%s","Secret":"pw"}' "$s" "$s""#,
+            "none": "echo 'credentials not found in native keychain'; exit 1",
+            "garbled": "echo hello",
+            "quits": "echo 'keychain locked' >&2; exit 3",
+            "sleeps": "exec sleep 30",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = "\(folder):/usr/bin:/bin"
+        let helper = CredentialHelperProcess(timeout: .seconds(2), searchPath: path)
+
+        let found = try #require(try await helper.get(helper: "ok", server: "ghcr.io"))
+        #expect(found.username == "u-ghcr.io" && found.secret == "pw")
+        #expect(try await helper.get(helper: "none", server: "ghcr.io") == nil)
+        await #expect(throws: (any Error).self) { try await helper.get(helper: "garbled", server: "x") }
+        await #expect(throws: (any Error).self) { try await helper.get(helper: "missing", server: "x") }
+        await #expect(throws: (any Error).self) { try await helper.get(helper: "../../bin/sh", server: "x") }
+
+        // A helper that exits without reading its input: an error every time, never a crash
+        // (a pipe written after the child is gone used to end reconcile with SIGILL).
+        let patient = CredentialHelperProcess(timeout: .seconds(60), searchPath: path)
+        for _ in 0..<10 {
+            do {
+                _ = try await patient.get(helper: "quits", server: String(repeating: "r", count: 100_000))
+                Issue.record("a failing helper succeeded")
+            } catch {
+                #expect("\(error)" == "docker-credential-quits get exited with code 3: keychain locked")
+            }
+        }
+
+        // A helper that waits (a keychain asking a person) is given up on at the timeout.
+        let started = ContinuousClock.now
+        do {
+            _ = try await helper.get(helper: "sleeps", server: "x")
+            Issue.record("a sleeping helper answered")
+        } catch {
+            #expect("\(error)" == "docker-credential-sleeps did not answer within 2s")
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+}

@@ -13,31 +13,35 @@ enum EnvironmentLoader {
 
     /// Files named directly are taken as they are; folders contribute their `*.yml` and `*.yaml`
     /// files, sorted. A bare name (`staging`) that is no file or folder names an environment, as
-    /// Kamal's destinations do: `environments/staging.yml`, or the file in the folders given (else
-    /// `environments/`) whose `environment` is that name.
+    /// Kamal's destinations do: `environments/staging.yml`, or the file whose `environment` is that
+    /// name. Given with names, folders are where to look (`apply ops/envs staging`), not what to apply.
     static func files(_ paths: [String]) throws -> [String] {
         var files: [String] = []
         let manager = FileManager.default
         let given = paths.isEmpty ? [defaultPath] : paths
+        let names = Set(given.filter { isBareName($0) && !manager.fileExists(atPath: $0) })
+        let folders = given.filter { !names.contains($0) && isFolder($0) }
         for argument in given {
+            if !names.isEmpty && folders.contains(argument) { continue }
             var path = argument
             var info = stat()
-            if stat(path, &info) != 0 && errno == ENOENT && isBareName(path) {
-                path = try environmentFile(named: path, folders: given)
+            if names.contains(path) {
+                path = try environmentFile(named: path, folders: folders)
             }
             guard stat(path, &info) == 0 else {
                 if errno == EACCES {
                     // In a container this is usually a mount the non-root user cannot enter.
                     throw UsageError(
-                        "\(path): permission denied for uid \(getuid()); make it and its parent folders readable (chmod a+rx)"
-                    )
+                        "\(path): permission denied for uid \(getuid()); make it and its parent folders readable (chmod a+rx)",
+                        exitCode: ExitCodes.failure)
                 }
                 throw UsageError("\(path): no such file or folder")
             }
             if info.st_mode & S_IFMT == S_IFDIR {
                 guard let all = try? manager.contentsOfDirectory(atPath: path) else {
                     throw UsageError(
-                        "\(path): cannot list this folder as uid \(getuid()); make it readable (chmod a+rx)")
+                        "\(path): cannot list this folder as uid \(getuid()); make it readable (chmod a+rx)",
+                        exitCode: ExitCodes.failure)
                 }
                 let names = all.filter { $0.hasSuffix(".yml") || $0.hasSuffix(".yaml") }.sorted()
                 if names.isEmpty { throw UsageError("\(path): no environment files (*.yml, *.yaml) in this folder") }
@@ -51,6 +55,11 @@ enum EnvironmentLoader {
         return files.filter { seen.insert(URL(fileURLWithPath: $0).standardizedFileURL.path).inserted }
     }
 
+    static func isFolder(_ path: String) -> Bool {
+        var folder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
+    }
+
     /// A name with no folder and no extension: `staging`, `eu-prod`.
     static func isBareName(_ text: String) -> Bool {
         !text.isEmpty && !text.contains("/") && !text.hasSuffix(".yml") && !text.hasSuffix(".yaml")
@@ -60,11 +69,7 @@ enum EnvironmentLoader {
     /// The file of the environment `name`: `<folder>/<name>.yml` (or `.yaml`), else the file in
     /// one of the folders whose `environment` is `name`.
     static func environmentFile(named name: String, folders: [String]) throws -> String {
-        var isFolder: ObjCBool = false
-        var searched = folders.filter {
-            FileManager.default.fileExists(atPath: $0, isDirectory: &isFolder) && isFolder.boolValue
-        }
-        if searched.isEmpty { searched = [defaultPath] }
+        let searched = folders.isEmpty ? [defaultPath] : folders
         for folder in searched {
             let base = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
             for candidate in ["\(base)/\(name).yml", "\(base)/\(name).yaml"]
@@ -113,8 +118,13 @@ enum EnvironmentLoader {
     }
 }
 
-/// A mistake in how reconcile was called; the text says what to do instead.
+/// A mistake in how reconcile was called; the text says what to do instead. Exits 64 (EX_USAGE),
+/// or 1 for a path that exists but this user may not read (the command line was right).
 struct UsageError: Error, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    var exitCode: Int32
+    init(_ description: String, exitCode: Int32 = ExitCodes.usage) {
+        self.description = description
+        self.exitCode = exitCode
+    }
 }

@@ -72,6 +72,10 @@ extension ContextCommand {
             context.warn(
                 "\(failure.issues.count) problem\(failure.issues.count == 1 ? "" : "s") in \(files) file\(files == 1 ? "" : "s"); nothing was changed"
             )
+        case let usage as UsageError:
+            // A file or environment that is not there is a mistake in the command line (EX_USAGE).
+            context.warn("reconcile: error: \(usage)")
+            return usage.exitCode
         default:
             context.warn("reconcile: error: \(error)")
         }

@@ -236,6 +236,19 @@ public enum Differ {
                 warnings.append("image \(spec.image) is not on this host; apply will pull it")
             }
         }
+        // EXPOSE is documentation, not a rule: a server may listen elsewhere, so this warns only.
+        let image = desired.pin.flatMap { host.images[$0.id] } ?? host.images[spec.image.description]
+        if let exposed = image?.exposedPorts, !exposed.isEmpty, !exposed.contains(spec.containerPort) {
+            let ports = exposed.sorted()
+            let list = ports.map { "\($0)" }.joined(separator: ", ")
+            let advice =
+                ports.count == 1
+                ? "if the server listens on \(ports[0]), set container_port: \(ports[0])"
+                : "set container_port to the one the server listens on"
+            warnings.append(
+                "container_port \(spec.containerPort) is not a port image \(spec.image) exposes (it exposes \(list)); "
+                    + advice)
+        }
         return warnings
     }
 

@@ -70,6 +70,14 @@ extension SpecParser {
     }
 
     private static func memory(_ node: Node, _ reader: inout NodeReader) -> Int64? {
+        // Docker reads a bare number as bytes, so `512` would be refused as under 6m: the unit is required.
+        if case .scalar(let scalar) = node, !scalar.string.isEmpty, scalar.string.allSatisfy(\.isNumber) {
+            reader.report(
+                node, "resources.memory",
+                "\"\(scalar.string)\" has no unit; write \(scalar.string)m for \(scalar.string) MiB "
+                    + "(units: k, m, g; Docker would read a bare number as bytes)")
+            return nil
+        }
         guard case .scalar(let scalar) = node, let bytes = Quantities.bytes(scalar.string) else {
             reader.report(
                 node, "resources.memory", "expected a size like \"512m\" or \"1g\", got \(NodeReader.describe(node))")

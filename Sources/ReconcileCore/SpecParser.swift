@@ -53,7 +53,12 @@ public enum SpecParser {
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            let (line, column, message) = describe(error)
+            var (line, column, message) = describe(error)
+            // A tab where indentation goes fails as "cannot start any token"; say what it is.
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            if line >= 1, line <= lines.count, lines[line - 1].prefix(max(column, 1)).contains("\t") {
+                message = "YAML does not allow tabs for indentation; use spaces"
+            }
             return fail(message, line: line, column: column)
         } catch {
             return fail("cannot read YAML: \(error)")
@@ -78,6 +83,9 @@ public enum SpecParser {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
             .composer(_, let problem, let mark, _):
+            if problem.contains("tab character") {
+                return (mark.line, mark.column, "YAML does not allow tabs for indentation; use spaces")
+            }
             return (mark.line, mark.column, "invalid YAML: \(problem)")
         case .duplicatedKeysInMapping(let duplicates, let context):
             let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")

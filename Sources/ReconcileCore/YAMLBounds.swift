@@ -43,6 +43,8 @@ enum YAMLBounds {
             var openedBytes: Int
             /// Children seen so far (in a mapping, even positions are keys).
             var children: Int = 0
+            /// A mapping's scalar keys so far and the line each was first seen on.
+            var keys: [String: Int] = [:]
         }
 
         /// Collections nested deeper than this are refused: composing them recurses once per level.
@@ -77,6 +79,17 @@ enum YAMLBounds {
                 }
             case YAML_SCALAR_EVENT:
                 let length = Int(event.data.scalar.length)
+                if let frame = frames.last, frame.isMapping, frame.children % 2 == 0,
+                    let key = event.data.scalar.value.map({ String(cString: $0) })
+                {
+                    // Point at the duplicate, not at the mapping (Yams reports only the mapping's start).
+                    if let first = frame.keys[key] {
+                        return Refusal(
+                            line: line, column: column,
+                            message: "duplicate key \"\(key)\" (first on line \(first)); each key may appear once")
+                    }
+                    frames[frames.count - 1].keys[key] = line
+                }
                 if let anchor = Self.text(event.data.scalar.anchor) {
                     sizes[anchor] = 1
                     byteSizes[anchor] = length

@@ -53,8 +53,26 @@ enum PrivateDirectory {
         if mkdir(path, 0o700) != 0 && errno != EEXIST { throw creationError(path, errno, role: role, option: option) }
     }
 
+    /// Our sentence for why `path` could not be made, not the system's: who may not write where, and what to do.
     static func creationError(_ path: String, _ code: Int32, role: String, option: String) -> StateError {
-        StateError("cannot create \(role) \(path): \(String(cString: strerror(code)))\(hint(code, option: option))")
+        let parent = (path as NSString).deletingLastPathComponent
+        let reason: String
+        switch code {
+        case EACCES, EPERM:
+            reason =
+                "uid \(geteuid()) may not write to \(parent.isEmpty ? "its folder" : parent); choose a "
+                + "writable one with \(option), or run as a user who may"
+        case EROFS:
+            reason =
+                "\(parent.isEmpty ? path : parent) is on a read-only file system; choose a writable one with \(option)"
+        case ENOENT, ENOTDIR:
+            reason = "no folder can be made inside \(parent); choose another with \(option)"
+        case ENOSPC, EDQUOT:
+            reason = "the disk (or this user's quota) is full; free some space, or choose another with \(option)"
+        default:
+            reason = "\(String(cString: strerror(code))); choose another with \(option)"
+        }
+        return StateError("cannot create \(role) \(path): \(reason)")
     }
 
     static func hint(_ code: Int32, option: String) -> String {

@@ -50,14 +50,14 @@ struct ValidateCommandTests {
 
     @Test func missingPathIsAOneLineError() async {
         let run = await reconcile(["validate", "/nonexistent/envs"])
-        #expect(run.code == 1)
+        #expect(run.code == 64)
         #expect(run.stderr == "reconcile: error: /nonexistent/envs: no such file or folder\n")
     }
 
     @Test func folderWithoutEnvironmentFiles() async throws {
         let workspace = try Workspace()
         let run = await reconcile(["validate", workspace.environments])
-        #expect(run.code == 1)
+        #expect(run.code == 64)
         #expect(run.stderr.contains("no environment files (*.yml, *.yaml) in this folder"))
     }
 

@@ -235,7 +235,7 @@ struct SpecParserTests {
             ]),
         BadInput(
             name: "duplicate key", yaml: "service: a\nimage: b\nport: 1\nport: 2\n",
-            expected: [#"staging.yml:3:1: duplicate key "port"; each key may appear once"#]),
+            expected: [#"staging.yml:4:1: duplicate key "port" (first on line 3); each key may appear once"#]),
     ]
 
     @Test(arguments: badInputs)

@@ -186,7 +186,8 @@ struct StalledAnswerTests {
         let took = ContinuousClock.now - started
         #expect(answer.status == nil)
         #expect(answer.error == "no complete answer within 500ms")
-        #expect(took < .seconds(3), "took \(took)")
+        // 4 s was seen with every test running on 2 cores; the failure this guards against is no end at all.
+        #expect(took < .seconds(15), "took \(took)")
     }
 
     @Test func anEngineThatStallsFailsWithinItsDeadline() async throws {
@@ -201,7 +202,8 @@ struct StalledAnswerTests {
             "\(error)" == "cannot reach the Docker engine at unix://\(path) (no complete answer to ping within 2s); "
                 + "is dockerd running, or is DOCKER_HOST set?"
         }
-        #expect(ContinuousClock.now - started < .seconds(8), "the 2 s ping deadline, on a loaded machine")
+        // 8.7 s was seen with every test running on 2 cores; what this guards against is waiting forever.
+        #expect(ContinuousClock.now - started < .seconds(20), "the 2 s ping deadline, on a loaded machine")
     }
 }
 

@@ -196,4 +196,22 @@ struct DockerConfigTests {
         }
         #expect(throws: EndpointError.self) { try DockerEndpoint.from(environment: ["DOCKER_HOST": "ssh://u@h"]) }
     }
+
+    @Test func aSocketThisUserMayNotOpenNamesTheGroupToJoin() throws {
+        let path = NSTemporaryDirectory() + "reconcile-sock-\(UUID().uuidString.prefix(8))"
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var info = stat()
+        #expect(stat(path, &info) == 0)
+        let group = getgrgid(info.st_gid).flatMap { $0.pointee.gr_name.map { String(cString: $0) } } ?? "?"
+        let advice = DockerEngine.permissionAdvice(DockerEndpoint(transport: .unix(path: path)))
+        #expect(
+            advice
+                == "permission denied on \(path), which only root and the group \(group) may use; run reconcile as "
+                + "root, or add this user to the group (`sudo usermod -aG \(group) $USER`, then log in again)")
+        // Not "is dockerd running?": the engine may well run; this user may not talk to it.
+        #expect(
+            EngineError.unreachable(endpoint: "unix://\(path)", reason: advice).description
+                == "cannot reach the Docker engine at unix://\(path): \(advice)")
+    }
 }

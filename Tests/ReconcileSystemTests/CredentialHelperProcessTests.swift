@@ -27,7 +27,8 @@ struct CredentialHelperProcessTests {
         ])
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let path = "\(folder):/usr/bin:/bin"
-        let helper = CredentialHelperProcess(timeout: .seconds(2), searchPath: path)
+        // Generous: with every test running on 2 cores, starting a shell script took over 2 s.
+        let helper = CredentialHelperProcess(timeout: .seconds(60), searchPath: path)
 
         let found = try #require(try await helper.get(helper: "ok", server: "ghcr.io"))
         #expect(found.username == "u-ghcr.io" && found.secret == "pw")
@@ -38,10 +39,9 @@ struct CredentialHelperProcessTests {
 
         // A helper that exits without reading its input: an error every time, never a crash
         // (a pipe written after the child is gone used to end reconcile with SIGILL).
-        let patient = CredentialHelperProcess(timeout: .seconds(60), searchPath: path)
         for _ in 0..<10 {
             do {
-                _ = try await patient.get(helper: "quits", server: String(repeating: "r", count: 100_000))
+                _ = try await helper.get(helper: "quits", server: String(repeating: "r", count: 100_000))
                 Issue.record("a failing helper succeeded")
             } catch {
                 #expect("\(error)" == "docker-credential-quits get exited with code 3: keychain locked")
@@ -51,7 +51,8 @@ struct CredentialHelperProcessTests {
         // A helper that waits (a keychain asking a person) is given up on at the timeout.
         let started = ContinuousClock.now
         do {
-            _ = try await helper.get(helper: "sleeps", server: "x")
+            _ = try await CredentialHelperProcess(timeout: .seconds(2), searchPath: path).get(
+                helper: "sleeps", server: "x")
             Issue.record("a sleeping helper answered")
         } catch {
             #expect("\(error)" == "docker-credential-sleeps did not answer within 2s")

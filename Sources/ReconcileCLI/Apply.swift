@@ -43,6 +43,8 @@ extension Reconcile {
 
         @OptionGroup var deploy: DeployOptions
 
+        @OptionGroup var color: ColorOption
+
         func execute(_ context: CommandContext) async -> Int32 {
             do {
                 let loaded = try EnvironmentLoader.load(paths.paths)
@@ -61,7 +63,7 @@ extension Reconcile {
             _ specs: [EnvironmentSpec], engine: any ContainerEngine, store: FileStateStore, key: [UInt8]?,
             context: CommandContext
         ) async -> Int32 {
-            let printer = ApplyPrinter(output: format, quiet: quiet, context: context)
+            let printer = ApplyPrinter(output: format, quiet: quiet, context: context, colour: context.colour(color))
             let interruption = Interruption { context.warn("reconcile: \($0)") }
             interruption.install()
             defer { interruption.uninstall() }

@@ -10,19 +10,21 @@ struct ApplyPrinter: DeployReporter {
     var output: ApplyOutput
     var quiet: Bool
     var context: CommandContext
+    var colour: Bool
     /// Whether a progress line is on screen, and when it was last drawn.
     private let drawn = Locked((visible: false, at: Date.distantPast))
 
-    init(output: ApplyOutput, quiet: Bool = false, context: CommandContext) {
+    init(output: ApplyOutput, quiet: Bool = false, context: CommandContext, colour: Bool = false) {
         self.output = output
         self.quiet = quiet
         self.context = context
+        self.colour = colour && output == .text
     }
 
     func plan(_ plan: EnvironmentPlan) {
         guard output == .text, !quiet else { return }
         clearProgress()
-        context.output.write(PlanRenderer(plans: [plan]).environment(plan))
+        context.output.write(PlanRenderer(plans: [plan], colour: colour).environment(plan))
     }
 
     func pullProgress(environment: String, line: String, milestone: Bool) {

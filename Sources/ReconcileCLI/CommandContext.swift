@@ -58,6 +58,8 @@ public struct CommandContext: Sendable {
     public var identity: any ProcessIdentity
     /// Reads environment files' history from git.
     public var revisions: any RevisionStore
+    /// Whether stdout is a terminal (colour is for terminals only).
+    public var outputIsTerminal = false
 
     public init(
         environment: [String: String], output: any TextOutput, errors: any TextOutput,
@@ -65,8 +67,9 @@ public struct CommandContext: Sendable {
         now: @escaping @Sendable () -> Date = { Date() },
         ask: (@Sendable (String) -> String?)? = nil, progress: (any TextOutput)? = nil,
         hostPorts: (any HostPorts)? = nil, identity: any ProcessIdentity = LiveProcessIdentity(),
-        revisions: any RevisionStore = GitRevisionStore()
+        revisions: any RevisionStore = GitRevisionStore(), outputIsTerminal: Bool = false
     ) {
+        self.outputIsTerminal = outputIsTerminal
         self.environment = environment
         self.output = output
         self.errors = errors
@@ -101,10 +104,17 @@ public struct CommandContext: Sendable {
                 let endpoint = try DockerEndpoint.resolve(environment: environment, config: config)
                 let credentials = DockerConfigCredentials(config: config, helper: CredentialHelperProcess())
                 return try await DockerEngine.connect(endpoint, credentials: credentials)
-            }, ask: ask, progress: progress, hostPorts: SocketHostPorts())
+            }, ask: ask, progress: progress, hostPorts: SocketHostPorts(),
+            outputIsTerminal: isatty(STDOUT_FILENO) == 1)
     }
 
     func say(_ line: String) { output.write(line + "\n") }
+
+    /// Colour on a terminal, as terraform and git do, unless `--no-color`, `NO_COLOR` (any
+    /// non-empty value, no-color.org) or `TERM=dumb` say otherwise.
+    func colour(_ option: ColorOption) -> Bool {
+        outputIsTerminal && !option.noColor && (environment["NO_COLOR"] ?? "").isEmpty && environment["TERM"] != "dumb"
+    }
     func warn(_ line: String) { errors.write(line + "\n") }
 
     /// Connects, runs `body` with the engine, and always releases the connection.

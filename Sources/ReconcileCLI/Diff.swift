@@ -21,10 +21,12 @@ extension Reconcile {
         @Option(help: "The state directory whose fingerprint key compares secret values (never created by diff).")
         var stateDir: String?
 
+        @OptionGroup var color: ColorOption
+
         func execute(_ context: CommandContext) async -> Int32 {
             do {
                 let plans = try await Self.plans(paths.paths, stateDir: stateDir, context: context)
-                let renderer = PlanRenderer(plans: plans)
+                let renderer = PlanRenderer(plans: plans, colour: format == .text && context.colour(color))
                 switch format {
                 case .text: context.output.write(renderer.text())
                 case .markdown: context.output.write(renderer.markdown())

@@ -55,6 +55,16 @@ enum EnvironmentLoader {
         return files.filter { seen.insert(URL(fileURLWithPath: $0).standardizedFileURL.path).inserted }
     }
 
+    /// The one environment file `argument` names (a file or a bare environment name), for the
+    /// commands that work on one: history, rollback.
+    static func single(_ argument: String) throws -> String {
+        let found = try files([argument])
+        guard found.count == 1, let file = found.first else {
+            throw UsageError("\(argument): name one environment (its file or its name), not a folder of \(found.count)")
+        }
+        return file
+    }
+
     static func isFolder(_ path: String) -> Bool {
         var folder: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue

@@ -16,7 +16,7 @@ extension Reconcile {
                 "List an environment file's revisions, newest first: image, which one is live, and what apply did with each."
         )
 
-        @Argument(help: "The environment file.")
+        @Argument(help: "The environment file, or its name (`staging`).")
         var file: String
 
         @Option(help: "Output format: table or json (stdout only).")
@@ -28,8 +28,10 @@ extension Reconcile {
         @Option(help: "The state directory whose journal says what apply did (default as for apply).")
         var stateDir: String?
 
-        func validate() throws {
+        mutating func validate() throws {
             guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 100000") }
+            // A bare environment name (`staging`) is its file, as for apply.
+            file = try EnvironmentLoader.single(file)
         }
 
         func execute(_ context: CommandContext) async -> Int32 {

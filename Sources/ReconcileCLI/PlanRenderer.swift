@@ -5,6 +5,8 @@ import ReconcileCore
 /// environments in the order given, fields in a fixed order.
 struct PlanRenderer {
     var plans: [EnvironmentPlan]
+    /// ANSI colour for a terminal: added green, changed yellow, removed and conflicts red, as terraform plan.
+    var colour = false
 
     func text() -> String {
         plans.map(environment).joined() + summary() + "\n"
@@ -12,7 +14,8 @@ struct PlanRenderer {
 
     /// One environment's plan: a header line, the body indented, a blank line.
     func environment(_ plan: EnvironmentPlan) -> String {
-        let lines = ["\(plan.environment) (\(plan.file)) → container \(plan.container)"] + body(plan).map { "  " + $0 }
+        let header = "\(plan.environment) (\(plan.file)) → container \(plan.container)"
+        let lines = [colour ? "\u{1B}[1m\(header)\u{1B}[0m" : header] + body(plan).map { "  " + paint($0) }
         return lines.joined(separator: "\n") + "\n\n"
     }
 
@@ -80,6 +83,20 @@ struct PlanRenderer {
         if let holder = plan.lockedBy { lines.append("note: an apply is in progress (lock held by \(holder))") }
         if plan.approvalRequired && plan.hasChanges { lines.append("approval required: apply needs --approve") }
         return lines
+    }
+
+    /// A body line in the colour of its mark, when colour is on.
+    func paint(_ line: String) -> String {
+        guard colour else { return line }
+        let mark = line.drop { $0 == " " }.first
+        let code: String
+        switch mark {
+        case "+": code = "32"
+        case "~", ">": code = "33"
+        case "-", "!": code = "31"
+        default: code = line.hasPrefix("warning:") || line.hasPrefix("approval required") ? "33" : ""
+        }
+        return code.isEmpty ? line : "\u{1B}[\(code)m\(line)\u{1B}[0m"
     }
 
     /// A value as one printable line: control characters (a newline, a carriage return, ESC) are

@@ -17,7 +17,7 @@ extension Reconcile {
                 Exit codes as for apply.
                 """)
 
-        @Argument(help: "The environment file.")
+        @Argument(help: "The environment file, or its name (`staging`).")
         var file: String
 
         @Option(help: "The revision to go back to (a sha, HEAD~2, a tag).")
@@ -31,8 +31,12 @@ extension Reconcile {
 
         @OptionGroup var deploy: DeployOptions
 
-        func validate() throws {
+        @OptionGroup var color: ColorOption
+
+        mutating func validate() throws {
             if release && to != nil { throw ValidationError("--release and --to cannot be used together") }
+            // A bare environment name (`staging`) is its file, as for apply.
+            file = try EnvironmentLoader.single(file)
         }
 
         func execute(_ context: CommandContext) async -> Int32 {
@@ -78,7 +82,7 @@ extension Reconcile {
             var desired = Planning.desiredEnvironment(spec, key: key, context: context)
             desired.pin = HeldRevision.pin(for: target, environment: spec.environment, journal: journal)
             desired.revision = FileRevision(commit: target, dirty: false)
-            let printer = ApplyPrinter(output: .text, context: context)
+            let printer = ApplyPrinter(output: .text, context: context, colour: context.colour(color))
             let from = live?.labels[Labels.revision].map { " from \($0.prefix(12))" } ?? ""
             context.say("\(spec.environment): rolling back\(from) to \(target.prefix(12))")
             let reconciler = Apply.reconciler(engine: engine, store: store, printer: printer, context: context)

@@ -100,9 +100,15 @@ struct StatusRenderer {
             } else {
                 state = "missing"
             }
+            // A pinned revision runs an image by id: show the reference it was deployed as (the id is in DIGEST/imageID).
+            let image = active.map { container in
+                container.image.hasPrefix("sha256:")
+                    ? container.labels[Labels.config].flatMap(RuntimeConfig.decode(label:))?.image ?? container.image
+                    : container.image
+            }
             return Row(
                 environment: status.spec.environment, file: status.spec.file, container: status.spec.containerName,
-                managed: status.isManaged, state: state, health: active?.health, image: active?.image,
+                managed: status.isManaged, state: state, health: active?.health, image: image,
                 imageID: active?.imageID, digest: status.image?.digest,
                 startedAt: active?.startedAt.map { ISO8601DateFormatter().string(from: $0) }, uptimeSeconds: uptime,
                 revision: active?.labels[Labels.revision], deployedAt: active?.labels[Labels.deployedAt],
@@ -139,7 +145,7 @@ struct StatusRenderer {
     static func note(_ row: Row) -> String {
         var notes: [String] = []
         if let held = row.held { notes.append("held at \(held.revision.prefix(12)) since \(held.since) (rollback)") }
-        if let failed = row.failed { notes.append("revision \(failed.revision) failed at \(failed.time)") }
+        if let failed = row.failed { notes.append("\(failed.named) failed at \(failed.time)") }
         return notes.isEmpty ? "-" : notes.joined(separator: "; ")
     }
 

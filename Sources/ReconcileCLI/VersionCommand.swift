@@ -15,6 +15,12 @@ extension Reconcile {
 }
 
 /// Paths to environment files or folders of them; `environments/` when none is given.
+/// `--no-color`, for the commands that print plans.
+struct ColorOption: ParsableArguments {
+    @Flag(name: .customLong("no-color"), help: "No colour, even on a terminal (NO_COLOR=1 does the same).")
+    var noColor = false
+}
+
 struct PathArguments: ParsableArguments {
     @Argument(help: "Environment files, or folders of *.yml files (default: environments/).")
     var paths: [String] = []

@@ -314,7 +314,7 @@ public struct Reconciler: Sendable {
         else { return nil }
         return .skipped(
             .knownBad,
-            "revision \(failed.revision) failed at \(failed.time) and was rolled back (\(failed.reason)); nothing was "
+            "\(failed.named) failed at \(failed.time) and was rolled back (\(failed.reason)); nothing was "
                 + "changed. Change the file, or try it again with `reconcile apply --retry`")
     }
 

@@ -97,6 +97,9 @@ public struct FailedDeploy: Sendable, Codable, Equatable {
     public var time: String
     public var reason: String
 
+    /// How messages name it: `revision abc123def456`, or `this content` when it was applied outside git.
+    public var named: String { revision == "unknown" ? "this content (not in git)" : "revision \(revision)" }
+
     public init(container: String, identity: String, revision: String, time: String, reason: String) {
         self.container = container
         self.identity = identity

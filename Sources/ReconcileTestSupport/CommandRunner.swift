@@ -38,7 +38,7 @@ public struct CommandRun: Sendable {
 public func runReconcile(
     _ arguments: [String], environment: [String: String] = [:],
     now: Date = Date(timeIntervalSince1970: 1_700_000_600), answer: String? = nil, progress: CapturedOutput? = nil,
-    hostPorts: (any HostPorts)? = nil,
+    hostPorts: (any HostPorts)? = nil, terminal: Bool = false,
     connect: @escaping @Sendable () async throws -> any ContainerEngine = {
         throw EngineError.unreachable(
             endpoint: "unix:///var/run/docker.sock", reason: "no socket at /var/run/docker.sock")
@@ -56,7 +56,7 @@ public func runReconcile(
     }
     let context = CommandContext(
         environment: environment, output: output, errors: errors, connect: connect, now: { now }, ask: ask,
-        progress: progress, hostPorts: hostPorts)
+        progress: progress, hostPorts: hostPorts, outputIsTerminal: terminal)
     let code = await Reconcile.run(arguments, context: context)
     return CommandRun(code: code, stdout: output.text, stderr: errors.text)
 }

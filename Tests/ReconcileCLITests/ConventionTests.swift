@@ -77,4 +77,28 @@ struct ConventionTests {
                 "warning: container_port 9000 is not a port image acme/app:v1 exposes (it exposes 8000, 8443); "
                     + "set container_port to the one the server listens on"), "\(run.stdout)")
     }
+
+    @Test func colourOnATerminalOnlyAndNeverWithNoColor() async throws {
+        let workspace = try Workspace()
+        let file = try workspace.write("environments/staging.yml", stagingYAML)
+        func diff(_ extra: [String] = [], terminal: Bool, environment: [String: String] = [:]) async -> String {
+            let engine = FakeEngine()
+            let run = await runReconcile(["diff", file] + extra, environment: environment, terminal: terminal) {
+                engine
+            }
+            return run.stdout
+        }
+        let coloured = await diff(terminal: true)
+        #expect(coloured.contains("\u{1B}[1mstaging (\(file)) → container app-staging\u{1B}[0m"), "\(coloured)")
+        #expect(coloured.contains("  \u{1B}[32m+ create app-staging\u{1B}[0m"))
+        #expect(coloured.contains("  \u{1B}[32m    + image: acme/app:v1\u{1B}[0m"))
+        // Not a terminal, NO_COLOR, --no-color, TERM=dumb: plain text, byte for byte what a pipe gets.
+        let plain = await diff(terminal: false)
+        #expect(!plain.contains("\u{1B}"))
+        #expect(await diff(terminal: true, environment: ["NO_COLOR": "1"]) == plain)
+        #expect(await diff(["--no-color"], terminal: true) == plain)
+        #expect(await diff(terminal: true, environment: ["TERM": "dumb"]) == plain)
+        // JSON and markdown are never coloured.
+        #expect(!(await diff(["--format", "json"], terminal: true)).contains("\u{1B}"))
+    }
 }

@@ -12,16 +12,16 @@ public struct Reconcile: AsyncParsableCommand {
         abstract: "Keep a Docker host's environments exactly as their YAML files say.",
         discussion: """
             Exit codes:
-              0  success: valid, in sync or converged
-              1  error before anything changed (bad input, engine down, conflict, lock held)
-              2  diff: changes pending (apply --detailed-exitcode: changes made)
-              3  apply: a deploy failed and was rolled back; the previous version serves
-              4  apply: the rollback failed too; a person must look
-              5  apply: some environments converged, others failed before any change
-              6  apply: some skipped: that desired state failed before (apply --retry tries it)
-              7  apply: some environments were skipped for approval
-              64 the command line is wrong
-              130/143 apply: interrupted by SIGINT/SIGTERM before all environments were done
+              0    success: valid, in sync or converged
+              1    error before anything changed (bad input, engine down, conflict, lock)
+              2    diff: changes pending (apply --detailed-exitcode: changes made)
+              3    apply: a deploy failed and was rolled back; the old version serves
+              4    apply: the rollback failed too; a person must look
+              5    apply: some converged, others failed before any change
+              6    apply: some skipped: that state failed before (--retry tries it)
+              7    apply: some environments were skipped for approval
+              64   usage: wrong flags, or no such file, folder or environment
+              130  apply: interrupted by SIGINT (143: SIGTERM) before the end
             """,
         version: "reconcile \(version) (commit \(commit))",
         subcommands: [

@@ -101,4 +101,16 @@ struct ConventionTests {
         // JSON and markdown are never coloured.
         #expect(!(await diff(["--format", "json"], terminal: true)).contains("\u{1B}"))
     }
+
+    @Test func helpListsEveryExitCodeOnALineOfItsOwn() async {
+        let help = await reconcile(["help"])
+        #expect(help.code == 0)
+        let lines = help.stdout.split(separator: "\n").map(String.init)
+        for code in ["0", "1", "2", "3", "4", "5", "6", "7", "64", "130"] {
+            #expect(lines.contains { $0.hasPrefix("  \(code) ") }, "exit code \(code) in `reconcile help`")
+        }
+        // Wrapped at 80 columns, a line that is too long would spill into the next: none does.
+        #expect(lines.allSatisfy { $0.count <= 80 }, "\(help.stdout)")
+        #expect(ExitCodes.usage == 64)
+    }
 }

@@ -19,6 +19,9 @@ public struct DockerConfig: Sendable, Equatable {
     public var credHelpers: [String: String] = [:]
     public var currentContext: String?
 
+    /// The largest config.json read: a docker config with every login is a few kilobytes.
+    static let maxSize = 16 << 20
+
     /// The folder the docker CLI would use for `environment`.
     public static func directory(environment: [String: String]) -> String {
         if let folder = environment["DOCKER_CONFIG"], !folder.isEmpty { return folder }
@@ -30,12 +33,26 @@ public struct DockerConfig: Sendable, Equatable {
     public static func load(environment: [String: String]) throws -> DockerConfig {
         let directory = directory(environment: environment)
         let path = directory + "/config.json"
-        guard FileManager.default.fileExists(atPath: path) else { return DockerConfig(directory: directory) }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return DockerConfig(directory: directory) }
+            throw DockerConfigError(path: path, reason: "cannot be read (\(String(cString: strerror(errno))))")
+        }
+        // A FIFO or a device would block or never end; the docker CLI writes a small regular file.
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw DockerConfigError(
+                path: path, reason: "is not a regular file; point DOCKER_CONFIG at the docker CLI's folder")
+        }
+        guard info.st_size <= Self.maxSize else {
+            throw DockerConfigError(
+                path: path, reason: "is larger than \(Self.maxSize >> 20) MiB; this is not a docker config")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw DockerConfigError(path: path, reason: "cannot be read (\(error.localizedDescription))")
+            throw DockerConfigError(
+                path: path, reason: "cannot be read as uid \(geteuid()); make it readable to this user")
         }
         return try parse(data, directory: directory)
     }

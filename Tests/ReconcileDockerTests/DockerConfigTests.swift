@@ -79,6 +79,20 @@ struct DockerConfigTests {
                 error.description
                     == "/home/u/.docker/config.json the login for r.example is not valid; run `docker login r.example`")
         }
+        // A FIFO where config.json should be is refused at once, not read forever.
+        let folder = NSTemporaryDirectory() + "reconcile-fifo-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(mkfifo("\(folder)/config.json", 0o600) == 0)
+        #expect(
+            throws: DockerConfigError(
+                path: "\(folder)/config.json",
+                reason: "is not a regular file; point DOCKER_CONFIG at the docker CLI's folder")
+        ) {
+            try DockerConfig.load(environment: ["DOCKER_CONFIG": folder])
+        }
+        // No config.json: no logins, as for the docker CLI.
+        #expect(try DockerConfig.load(environment: ["DOCKER_CONFIG": folder + "/none"]).auths.isEmpty)
         // An empty file is an empty config, as for the docker CLI.
         #expect(try Self.config("  \n") == DockerConfig(directory: "/home/u/.docker"))
         #expect(DockerConfig.directory(environment: ["DOCKER_CONFIG": "/c", "HOME": "/h"]) == "/c")

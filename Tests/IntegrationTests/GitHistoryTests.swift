@@ -13,7 +13,10 @@ struct GitHistoryTests {
 
         @discardableResult
         func git(_ arguments: [String]) throws -> String {
-            let log = root + "/../git.log"
+            // A log of its own: "\(root)/../git.log" was /tmp/git.log, shared by the tests running beside
+            // it, and one test read another's `rev-parse` output (an empty sha, seen in CI).
+            let log = NSTemporaryDirectory() + "reconcile-git-\(UUID().uuidString).log"
+            defer { try? FileManager.default.removeItem(atPath: log) }
             let status = Spawn.wait(
                 try Spawn.start(
                     "/usr/bin/env",

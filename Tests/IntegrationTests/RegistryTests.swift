@@ -116,9 +116,19 @@ struct RegistryTests {
             #expect(missing.output.contains("the registry has no such image or tag"), "\(missing.output)")
             #expect(try await fixture.get(port: port, path: "/health").1.contains(#""version":"v2""#))
 
+            // The registry gone: said so, and v2 still serves.
+            registry.stop()
+            try write("v3")
+            let down = try apply(config: loggedIn)
+            #expect(down.code == 1, "\(down.output)")
+            #expect(
+                down.output.contains("the registry \(registry.address) cannot be reached; check its address"),
+                "\(down.output)")
+            #expect(try await fixture.get(port: port, path: "/health").1.contains(#""version":"v2""#))
+
             // The password, and its base64 form, reached neither the output nor the state directory.
             let encoded = Data("\(Self.user):\(Self.password)".utf8).base64EncodedString()
-            for run in [none, refused, good, viaHelper, failing, missing] {
+            for run in [none, refused, good, viaHelper, failing, missing, down] {
                 #expect(!run.output.contains(Self.password) && !run.output.contains(encoded))
             }
             for name in try FileManager.default.contentsOfDirectory(atPath: state) {
@@ -136,10 +146,17 @@ struct RegistryTests {
 }
 
 /// Debian's docker-registry on 127.0.0.1 with one htpasswd (bcrypt) login, storage in a temporary folder.
-struct TestRegistry {
+final class TestRegistry {
     let pid: pid_t
     let folder: String
     let port: Int
+    private var stopped = false
+
+    init(pid: pid_t, folder: String, port: Int) {
+        self.pid = pid
+        self.folder = folder
+        self.port = port
+    }
 
     var address: String { "127.0.0.1:\(port)" }
 
@@ -169,7 +186,10 @@ struct TestRegistry {
         return registry
     }
 
+    /// Stops it once; a second call does nothing (the pid may belong to another process by then).
     func stop() {
+        guard !stopped else { return }
+        stopped = true
         kill(pid, SIGKILL)
         _ = Spawn.wait(pid)
         try? FileManager.default.removeItem(atPath: folder)

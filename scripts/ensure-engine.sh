@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure a Docker engine answers on this machine: installs Debian's docker.io,
 # busybox-static, docker-registry and apache2-utils (the tests' private registry and its
-# htpasswd logins) when they are missing, starts dockerd in the background when the
+# htpasswd logins), and OpenSSH (the tests' ssh:// engine) when they are missing, starts dockerd in the background when the
 # socket does not answer, and waits for it. Safe to run again.
 set -euo pipefail
 
@@ -14,6 +14,8 @@ command -v socat >/dev/null 2>&1 || need_install+=(socat)
 command -v openssl >/dev/null 2>&1 || need_install+=(openssl)
 [ -x /usr/bin/docker-registry ] || need_install+=(docker-registry)
 [ -x /usr/bin/htpasswd ] || need_install+=(apache2-utils)
+[ -x /usr/sbin/sshd ] || need_install+=(openssh-server)
+[ -x /usr/bin/ssh ] || need_install+=(openssh-client)
 if [ ${#need_install[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         log "missing ${need_install[*]}; run as root or install them with apt-get"

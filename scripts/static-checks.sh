@@ -37,16 +37,16 @@ rule "no processes or shells" "reconcile starts no processes, so no string can r
 rule "no unchecked float to integer conversion" "1e300 would trap; use Int(saturating:) or init(exactly:)" \
     '\bU?Int(8|16|32|64)?\((?!saturating:|exactly:|clamping:|truncatingIfNeeded:|bitPattern:)(?=[^\n]*(\.rounded|\.seconds\b|Double\(|timeInterval|\* *1e|\.float\b))' \
     "${LIBRARIES[@]}"
-# git (issue 9) and docker credential helpers (issue 10) are run as processes: Subprocess, with
-# arguments as an array, in these two files only.
-runners='^Sources/ReconcileSystem/(GitRevisionStore|CredentialHelperProcess)\.swift$'
+# git (issue 9), docker credential helpers and ssh to a remote engine (issue 10) are run as
+# processes: Subprocess, with arguments as an array, in these three files only.
+runners='^Sources/ReconcileSystem/(GitRevisionStore|CredentialHelperProcess|SSHTunnel)\.swift$'
 hits=$(grep -rln --include='*.swift' '^import Subprocess' "${LIBRARIES[@]}" | grep -vE "$runners" || true)
 if [ -n "$hits" ]; then
-    echo "static: FAIL processes in two places: Subprocess is imported outside GitRevisionStore.swift and CredentialHelperProcess.swift"
+    echo "static: FAIL processes in three places: Subprocess is imported outside GitRevisionStore.swift, CredentialHelperProcess.swift and SSHTunnel.swift"
     indent "$hits"
     failed=1
 else
-    echo "static: ok   processes in two places (Subprocess only in GitRevisionStore.swift and CredentialHelperProcess.swift)"
+    echo "static: ok   processes in three places (Subprocess only in GitRevisionStore.swift, CredentialHelperProcess.swift, SSHTunnel.swift)"
 fi
 rule "no print or NSLog" "all output goes through CommandContext, so tests see it and JSON stays clean" \
     '(^|[^\w.])(print|debugPrint|NSLog)\(' "${LIBRARIES[@]}"

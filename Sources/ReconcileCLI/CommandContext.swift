@@ -103,7 +103,12 @@ public struct CommandContext: Sendable {
                 let config = try DockerConfig.load(environment: environment)
                 let endpoint = try DockerEndpoint.resolve(environment: environment, config: config)
                 let credentials = DockerConfigCredentials(config: config, helper: CredentialHelperProcess())
-                return try await DockerEngine.connect(endpoint, credentials: credentials)
+                // ssh://: a local socket whose connections each run `ssh … docker system dial-stdio`.
+                var tunnel: (any EngineTunnel)?
+                if case .ssh = endpoint.transport {
+                    tunnel = try SSHTunnel.start(endpoint, options: SSHTunnel.options(environment: environment))
+                }
+                return try await DockerEngine.connect(endpoint, credentials: credentials, tunnel: tunnel)
             }, ask: ask, progress: progress, hostPorts: SocketHostPorts(),
             outputIsTerminal: isatty(STDOUT_FILENO) == 1)
     }

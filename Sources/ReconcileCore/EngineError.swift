@@ -20,9 +20,12 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
                 return "cannot reach the Docker engine at \(endpoint): \(reason)"
             }
             let check =
-                endpoint.contains("(docker context ")
-                ? "is dockerd running there, and is the docker context right (`docker context ls`)?"
-                : "is dockerd running, or is DOCKER_HOST set?"
+                endpoint.hasPrefix("ssh://")
+                ? "check that `\(Self.sshCommand(endpoint))` works "
+                    + "as this user (keys in ssh-agent or ~/.ssh/config; RECONCILE_SSH_OPTIONS adds ssh options)"
+                : endpoint.contains("(docker context ")
+                    ? "is dockerd running there, and is the docker context right (`docker context ls`)?"
+                    : "is dockerd running, or is DOCKER_HOST set?"
             return "cannot reach the Docker engine at \(endpoint) (\(reason)); \(check)"
         case .unsupportedAPI(let version, let minimum):
             return "the Docker engine speaks API \(version), reconcile needs \(minimum) or newer; upgrade Docker"
@@ -36,6 +39,19 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case .malformedResponse(let operation, let detail):
             return "unexpected answer from the Docker engine to \(operation): \(detail)"
         }
+    }
+
+    /// The command that tries an ssh engine by hand: `ssh -p 2222 deploy@web1 docker version`.
+    static func sshCommand(_ endpoint: String) -> String {
+        var address = String(endpoint.dropFirst("ssh://".count).split(separator: " ").first ?? "")
+        var port = ""
+        if let colon = address.lastIndex(of: ":"), !address.hasSuffix("]"),
+            address[address.index(after: colon)...].allSatisfy(\.isNumber)
+        {
+            port = "-p \(address[address.index(after: colon)...]) "
+            address = String(address[..<colon])
+        }
+        return "ssh \(port)\(address) docker version"
     }
 
     /// What to do about the engine errors people meet most.

@@ -9,6 +9,8 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
     public enum Transport: Sendable, Equatable {
         case unix(path: String)
         case tcp(host: String, port: Int)
+        /// `ssh://[user@]host[:port]`: the docker CLI's way, `ssh … docker system dial-stdio` per connection.
+        case ssh(user: String?, host: String, port: Int?)
     }
 
     /// Client certificate files for a TLS engine (`ca.pem`, `cert.pem`, `key.pem` in `DOCKER_CERT_PATH`
@@ -105,13 +107,7 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
             }
             return DockerEndpoint(transport: .unix(path: path))
         }
-        if host.hasPrefix("ssh://") {
-            throw EndpointError(
-                host: host,
-                reason: "reconcile does not speak ssh:// itself; forward the remote socket with "
-                    + "`ssh -nNT -L /tmp/remote-docker.sock:/var/run/docker.sock \(host.dropFirst(6))` and set "
-                    + "DOCKER_HOST=unix:///tmp/remote-docker.sock, or use a tcp:// engine with TLS")
-        }
+        if host.hasPrefix("ssh://") { return DockerEndpoint(transport: try ssh(host)) }
         guard host.hasPrefix("tcp://") else {
             throw EndpointError(host: host, reason: "only unix:// and tcp:// are supported")
         }
@@ -133,6 +129,41 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
         return endpoint
     }
 
+    /// Parses `ssh://[user@]host[:port]` as the docker CLI does (no path, no password).
+    static func ssh(_ text: String) throws -> Transport {
+        var address = text.dropFirst("ssh://".count)
+        if address.hasSuffix("/") { address = address.dropLast() }
+        guard !address.isEmpty, !address.contains("/") else {
+            throw EndpointError(host: text, reason: "expected ssh://[USER@]HOST[:PORT] with no path")
+        }
+        var user: String?
+        if let at = address.lastIndex(of: "@") {
+            let name = address[..<at]
+            guard !name.isEmpty, !name.contains(":") else {
+                throw EndpointError(
+                    host: text, reason: "a password in the URL is not supported; use a key (ssh-agent) instead")
+            }
+            user = String(name)
+            address = address[address.index(after: at)...]
+        }
+        var port: Int?
+        if let colon = address.lastIndex(of: ":"), !address.hasPrefix("[") || address[..<colon].hasSuffix("]") {
+            guard let number = Int(address[address.index(after: colon)...]), (1...65535).contains(number) else {
+                throw EndpointError(host: text, reason: "the port must be a number from 1 to 65535")
+            }
+            port = number
+            address = address[..<colon]
+        }
+        let host = String(address).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        // ssh would read a leading "-" as an option: refuse it rather than pass it on.
+        guard !host.isEmpty, !host.hasPrefix("-"), !(user ?? "").hasPrefix("-"),
+            host.allSatisfy({ $0.isLetter || $0.isNumber || ".-_:".contains($0) })
+        else {
+            throw EndpointError(host: text, reason: "\"\(host)\" is not a host name")
+        }
+        return .ssh(user: user, host: host, port: port)
+    }
+
     public var description: String {
         let context = self.context.map { " (docker context \($0))" } ?? ""
         return address + context
@@ -143,6 +174,9 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
         switch transport {
         case .unix(let path): return "unix://\(path)"
         case .tcp(let host, let port): return "tcp://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        case .ssh(let user, let host, let port):
+            let name = host.contains(":") ? "[\(host)]" : host
+            return "ssh://\(user.map { "\($0)@" } ?? "")\(name)\(port.map { ":\($0)" } ?? "")"
         }
     }
 
@@ -155,6 +189,9 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
         case .tcp(let host, let port):
             let name = host.contains(":") ? "[\(host)]" : host
             return "\(tls == nil ? "http" : "https")://\(name):\(port)\(pathAndQuery)"
+        case .ssh:
+            // Never asked: an ssh engine is reached through its tunnel's local socket.
+            return "http+unix://%2Fnonexistent\(pathAndQuery)"
         }
     }
 }
@@ -165,6 +202,15 @@ public struct EndpointError: Error, Sendable, CustomStringConvertible {
     public var reason: String
 
     public var description: String { "DOCKER_HOST=\(host) is not usable: \(reason)" }
+}
+
+/// A local socket that leads to a remote engine (an ssh process per connection). The engine's
+/// requests go to `socketPath`; `stop()` ends it and every process it started.
+public protocol EngineTunnel: Sendable {
+    var socketPath: String { get }
+    /// What the last connection's process said when it failed (ssh's own line), for the error.
+    func lastFailure() -> String?
+    func stop()
 }
 
 /// The docker context to use cannot be used; says which and what to do.

@@ -10,8 +10,10 @@ extension DockerEngine {
         let client = self.client
         let status: UInt
         do {
-            status = try await Deadline.run(.seconds(2)) {
-                let response = try await client.execute(request, timeout: .seconds(1))
+            let limit = pingLimit
+            status = try await Deadline.run(limit) {
+                let response = try await client.execute(
+                    request, timeout: .milliseconds((limit - .seconds(1)).milliseconds))
                 _ = try await response.body.collect(upTo: 1 << 16)
                 return response.status.code
             }

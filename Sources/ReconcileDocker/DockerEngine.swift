@@ -17,42 +17,74 @@ public final class DockerEngine: ContainerEngine {
     let client: HTTPClient
     /// Where pulls find their registry login (the docker CLI's config); nil sends none.
     let credentials: (any RegistryCredentials)?
+    /// The local socket an ssh engine is reached through; nil for unix and tcp engines.
+    let tunnel: (any EngineTunnel)?
+    /// Where requests go: the endpoint itself, or the tunnel's socket.
+    let route: DockerEndpoint
 
     /// Connects to the engine: fails within about a second when nothing answers, then negotiates
     /// the API version. Pulls send the login `credentials` has for the image's registry.
-    public static func connect(_ endpoint: DockerEndpoint, credentials: (any RegistryCredentials)? = nil) async throws
-        -> DockerEngine
-    {
-        let client = try makeClient(endpoint)
+    /// An ssh engine (`ssh://…`) needs `tunnel`, which `stop()`s with the engine's `shutdown()`.
+    public static func connect(
+        _ endpoint: DockerEndpoint, credentials: (any RegistryCredentials)? = nil, tunnel: (any EngineTunnel)? = nil
+    ) async throws -> DockerEngine {
+        if case .ssh = endpoint.transport, tunnel == nil {
+            throw EngineError.unreachable(endpoint: endpoint.description, reason: "an ssh engine needs its tunnel")
+        }
+        let client: HTTPClient
         do {
-            let probe = DockerEngine(endpoint: endpoint, client: client, apiVersion: nil, credentials: nil)
+            client = try makeClient(endpoint)
+        } catch {
+            tunnel?.stop()
+            throw error
+        }
+        do {
+            let probe = DockerEngine(
+                endpoint: endpoint, client: client, apiVersion: nil, credentials: nil, tunnel: tunnel)
             try await probe.ping()
             let version = try await probe.version()
             guard compare(version.apiVersion, minimumAPI) >= 0 else {
                 throw EngineError.unsupportedAPI(version: version.apiVersion, minimum: minimumAPI)
             }
             let chosen = compare(version.apiVersion, maximumAPI) <= 0 ? version.apiVersion : maximumAPI
-            return DockerEngine(endpoint: endpoint, client: client, apiVersion: chosen, credentials: credentials)
+            return DockerEngine(
+                endpoint: endpoint, client: client, apiVersion: chosen, credentials: credentials, tunnel: tunnel)
         } catch {
             // A stalled connection must not hold up the error either.
             _ = try? await Deadline.run(.seconds(1)) { try await client.shutdown() }
-            throw error
+            var failure = error
+            if let tunnel {
+                // The connection ends before ssh has exited and said why: give it a moment to say it.
+                for _ in 0..<30 where tunnel.lastFailure() == nil { try? await Task.sleep(for: .milliseconds(100)) }
+                if let said = tunnel.lastFailure() {
+                    failure = EngineError.unreachable(endpoint: endpoint.description, reason: Self.sshReason(said))
+                }
+                tunnel.stop()
+            }
+            throw failure
         }
     }
 
     private init(
-        endpoint: DockerEndpoint, client: HTTPClient, apiVersion: String?, credentials: (any RegistryCredentials)?
+        endpoint: DockerEndpoint, client: HTTPClient, apiVersion: String?, credentials: (any RegistryCredentials)?,
+        tunnel: (any EngineTunnel)?
     ) {
         self.endpoint = endpoint
         self.client = client
         self.apiVersion = apiVersion ?? ""
         self.credentials = credentials
+        self.tunnel = tunnel
+        self.route = tunnel.map { DockerEndpoint(transport: .unix(path: $0.socketPath)) } ?? endpoint
     }
 
-    /// Closes the connections. The engine must not be used afterwards.
+    /// Closes the connections (and an ssh engine's tunnel). The engine must not be used afterwards.
     public func shutdown() async {
         try? await client.shutdown()
+        tunnel?.stop()
     }
+
+    /// How long the first answer may take: an ssh engine first opens an ssh connection.
+    var pingLimit: Duration { tunnel == nil ? .seconds(2) : .seconds(20) }
 
     private static func makeClient(_ endpoint: DockerEndpoint) throws -> HTTPClient {
         var configuration = HTTPClient.Configuration()
@@ -116,7 +148,7 @@ public final class DockerEngine: ContainerEngine {
         if !query.isEmpty {
             pathAndQuery += "?" + query.map { "\($0.0)=\(Self.encode($0.1))" }.joined(separator: "&")
         }
-        var request = HTTPClientRequest(url: endpoint.url(pathAndQuery))
+        var request = HTTPClientRequest(url: route.url(pathAndQuery))
         request.method = method
         request.headers.add(name: "Host", value: "docker")
         if let body {
@@ -136,7 +168,9 @@ public final class DockerEngine: ContainerEngine {
                     "no complete answer \(operation.map { "to " + $0 + " " } ?? "")within \(Quantities.format(exceeded.limit))"
             )
         }
-        if case .unix(let path) = endpoint.transport, !FileManager.default.fileExists(atPath: path) {
+        if let said = tunnel?.lastFailure() {
+            reason = Self.sshReason(said)
+        } else if case .unix(let path) = endpoint.transport, !FileManager.default.fileExists(atPath: path) {
             reason = "no socket at \(path)"
         } else if let clientError = error as? HTTPClientError, clientError == .deadlineExceeded {
             reason = "no answer in time"
@@ -148,6 +182,11 @@ public final class DockerEngine: ContainerEngine {
             reason = Self.permissionAdvice(endpoint)
         }
         return EngineError.unreachable(endpoint: endpoint.description, reason: reason)
+    }
+
+    /// ssh's own line says it best ("Permission denied (publickey)", "Could not resolve hostname").
+    static func sshReason(_ said: String) -> String {
+        said.hasPrefix("ssh: ") ? said : "ssh: \(said)"
     }
 
     /// What to do when the socket refuses this user: join the group that owns it.

@@ -45,6 +45,20 @@ struct CreateContainerBodyTests {
 }
 
 struct DockerEndpointTests {
+    @Test(arguments: [
+        ("ssh://web1", DockerEndpoint.Transport.ssh(user: nil, host: "web1", port: nil), "ssh://web1"),
+        ("ssh://deploy@web1:2222/", .ssh(user: "deploy", host: "web1", port: 2222), "ssh://deploy@web1:2222"),
+        ("ssh://root@[::1]:22", .ssh(user: "root", host: "::1", port: 22), "ssh://root@[::1]:22"),
+    ])
+    func readsSSHAsTheDockerCLIDoes(_ host: String, _ transport: DockerEndpoint.Transport, _ shown: String) throws {
+        let endpoint = try DockerEndpoint.from(environment: ["DOCKER_HOST": host])
+        #expect(endpoint.transport == transport)
+        #expect(endpoint.description == shown)
+        #expect(
+            EngineError.unreachable(endpoint: "ssh://deploy@web1:2222", reason: "x").description.contains(
+                "check that `ssh -p 2222 deploy@web1 docker version` works"))
+    }
+
     @Test func defaultsToTheLocalSocket() throws {
         let endpoint = try DockerEndpoint.from(environment: [:])
         #expect(endpoint.transport == .unix(path: "/var/run/docker.sock"))
@@ -67,12 +81,20 @@ struct DockerEndpointTests {
     }
 
     @Test(arguments: [
+        ("ssh://", "DOCKER_HOST=ssh:// is not usable: expected ssh://[USER@]HOST[:PORT] with no path"),
         (
-            "ssh://host",
-            "DOCKER_HOST=ssh://host is not usable: reconcile does not speak ssh:// itself; forward the remote socket "
-                + "with `ssh -nNT -L /tmp/remote-docker.sock:/var/run/docker.sock host` and set "
-                + "DOCKER_HOST=unix:///tmp/remote-docker.sock, or use a tcp:// engine with TLS"
+            "ssh://host/path",
+            "DOCKER_HOST=ssh://host/path is not usable: expected ssh://[USER@]HOST[:PORT] with no path"
         ),
+        (
+            "ssh://u:pw@host",
+            "DOCKER_HOST=ssh://u:pw@host is not usable: a password in the URL is not supported; use a key (ssh-agent) instead"
+        ),
+        (
+            "ssh://-oProxyCommand=x",
+            "DOCKER_HOST=ssh://-oProxyCommand=x is not usable: \"-oProxyCommand=x\" is not a host name"
+        ),
+        ("ssh://host:99999", "DOCKER_HOST=ssh://host:99999 is not usable: the port must be a number from 1 to 65535"),
         (
             "npipe:////./pipe/docker_engine",
             "DOCKER_HOST=npipe:////./pipe/docker_engine is not usable: only unix:// and tcp:// are supported"

@@ -1,0 +1,129 @@
+import Foundation
+import ReconcileCore
+import ReconcileTestSupport
+import Testing
+
+/// Issue 10: `DOCKER_HOST=ssh://user@host:port`, the docker CLI's way, against a real sshd on
+/// loopback (its own host key, port and authorized key) that runs `docker system dial-stdio` on
+/// this machine: diff and apply through it, and the sentences for a key that is refused, a host
+/// key that is unknown and a port where nothing listens.
+@Suite(.timeLimit(.minutes(2)))
+struct SSHEngineTests {
+    /// An sshd of the test's own, and a client key it accepts.
+    final class Server {
+        let folder: String
+        let port: Int
+        let pid: pid_t
+        private var stopped = false
+
+        init(port: Int) async throws {
+            self.port = port
+            folder = NSTemporaryDirectory() + "reconcile-sshd-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            // sshd's privilege separation folder; the Debian package makes it only when its service starts.
+            try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+            for key in ["host", "client", "stranger"] {
+                let made = Spawn.wait(
+                    try Spawn.start("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", "\(folder)/\(key)"]))
+                guard made == 0 else { throw FixtureError("ssh-keygen failed (\(made))") }
+            }
+            try FileManager.default.copyItem(atPath: "\(folder)/client.pub", toPath: "\(folder)/authorized_keys")
+            try """
+            Port \(port)
+            ListenAddress 127.0.0.1
+            HostKey \(folder)/host
+            AuthorizedKeysFile \(folder)/authorized_keys
+            PidFile \(folder)/sshd.pid
+            StrictModes no
+            UsePAM no
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            PermitRootLogin prohibit-password
+            LogLevel ERROR
+            """.write(toFile: "\(folder)/sshd_config", atomically: true, encoding: .utf8)
+            let hostKey = try String(contentsOfFile: "\(folder)/host.pub", encoding: .utf8)
+            try "[127.0.0.1]:\(port) \(hostKey)".write(
+                toFile: "\(folder)/known_hosts", atomically: true, encoding: .utf8)
+            pid = try Spawn.start(
+                "/usr/sbin/sshd", ["-D", "-e", "-f", "\(folder)/sshd_config"], output: "\(folder)/sshd.log")
+            do {
+                try await Relay(pid: pid).waitForPort(port)
+            } catch {
+                stop()
+                throw FixtureError("sshd did not listen on \(port)")
+            }
+        }
+
+        func options(key: String = "client", knownHosts: Bool = true) -> String {
+            "-i \(folder)/\(key) -o IdentitiesOnly=yes -o UserKnownHostsFile="
+                + (knownHosts ? "\(folder)/known_hosts" : "/dev/null") + " -o StrictHostKeyChecking=yes"
+        }
+
+        func stop() {
+            guard !stopped else { return }
+            stopped = true
+            kill(pid, SIGKILL)
+            _ = Spawn.wait(pid)
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+    }
+
+    @Test func diffAndApplyThroughSSHAndSentencesForWhatFails() async throws {
+        try await EngineFixture.with { fixture in
+            let server = try await Server(port: try fixture.freePort())
+            defer { server.stop() }
+            let workspace = try Workspace()
+            let port = try fixture.freePort()
+            let file = try workspace.write(
+                "environments/staging.yml",
+                fixture.yaml(image: "reconcile-fixture:v1", port: port, extra: ApplyIntegrationTests.fastGate))
+            let host = "ssh://root@127.0.0.1:\(server.port)"
+            func run(_ arguments: [String], options: String, host: String = host) throws -> (
+                code: Int32, output: String
+            ) {
+                try Binary.run(
+                    arguments,
+                    environment: [
+                        "DOCKER_HOST": host, "RECONCILE_SSH_OPTIONS": options,
+                        "RECONCILE_STATE_DIR": workspace.root.appendingPathComponent("state").path,
+                    ])
+            }
+            let tunnelsBefore = try Self.tunnelFolders()
+
+            let diff = try run(["diff", file], options: server.options())
+            #expect(diff.code == 2, "\(diff.output)")
+            #expect(diff.output.contains("+ create \(fixture.service)-staging"), "\(diff.output)")
+            let apply = try run(["apply", file], options: server.options())
+            #expect(apply.code == 0, "\(apply.output)")
+            #expect(try await fixture.get(port: port, path: "/health").1.contains(#""version":"v1""#))
+            let status = try run(["status", file], options: server.options())
+            #expect(status.output.contains("\(fixture.service)-staging") && status.output.contains("running"))
+
+            // A key the server does not accept, an unknown host key, nothing listening: ssh's own reason.
+            let refused = try run(["diff", file], options: server.options(key: "stranger"))
+            #expect(refused.code == 1)
+            #expect(refused.output.contains("Permission denied (publickey"), "\(refused.output)")
+            #expect(
+                refused.output.contains("check that `ssh -p \(server.port) root@127.0.0.1 docker version` works"),
+                "\(refused.output)")
+            let unknown = try run(["diff", file], options: server.options(knownHosts: false))
+            #expect(unknown.code == 1)
+            #expect(unknown.output.contains("Host key verification failed"), "\(unknown.output)")
+            let nothing = try run(["diff", file], options: server.options(), host: "ssh://root@127.0.0.1:1")
+            #expect(nothing.code == 1)
+            #expect(
+                nothing.output.contains("connect to host 127.0.0.1 port 1: Connection refused"), "\(nothing.output)")
+
+            // Every run removed its socket folder, and no ssh of ours is left running.
+            #expect(try Self.tunnelFolders() == tunnelsBefore)
+            try await fixture.removeServiceContainers()
+        }
+    }
+
+    static func tunnelFolders() throws -> Set<String> {
+        Set(
+            try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter {
+                $0.hasPrefix("reconcile-ssh-")
+            })
+    }
+}

@@ -147,18 +147,15 @@ struct RegistryTests {
 
 /// Debian's docker-registry on 127.0.0.1 with one htpasswd (bcrypt) login, storage in a temporary folder.
 final class TestRegistry {
-    let pid: pid_t
-    let folder: String
+    let process: ServerProcess
     let port: Int
-    private var stopped = false
-
-    init(pid: pid_t, folder: String, port: Int) {
-        self.pid = pid
-        self.folder = folder
-        self.port = port
-    }
 
     var address: String { "127.0.0.1:\(port)" }
+
+    private init(process: ServerProcess, port: Int) {
+        self.process = process
+        self.port = port
+    }
 
     static func start(port: Int) async throws -> TestRegistry {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("reconcile-registry-\(UUID())").path
@@ -174,26 +171,20 @@ final class TestRegistry {
         http: {addr: "127.0.0.1:\(port)"}
         auth: {htpasswd: {realm: reconcile-test, path: \(folder)/htpasswd}}
         """.write(toFile: "\(folder)/config.yml", atomically: true, encoding: .utf8)
-        let pid = try Spawn.start(
-            "/usr/bin/docker-registry", ["serve", "\(folder)/config.yml"], output: "\(folder)/registry.log")
-        let registry = TestRegistry(pid: pid, folder: folder, port: port)
+        let process = ServerProcess(
+            pid: try Spawn.start(
+                "/usr/bin/docker-registry", ["serve", "\(folder)/config.yml"], output: "\(folder)/registry.log"),
+            folder: folder)
         do {
-            try await Relay(pid: pid).waitForPort(port)
+            try await process.waitForPort(port)
         } catch {
-            registry.stop()
+            process.stop()
             throw FixtureError("docker-registry did not listen on \(port)")
         }
-        return registry
+        return TestRegistry(process: process, port: port)
     }
 
-    /// Stops it once; a second call does nothing (the pid may belong to another process by then).
-    func stop() {
-        guard !stopped else { return }
-        stopped = true
-        kill(pid, SIGKILL)
-        _ = Spawn.wait(pid)
-        try? FileManager.default.removeItem(atPath: folder)
-    }
+    func stop() { process.stop() }
 }
 
 /// The docker CLI, run with its output discarded.

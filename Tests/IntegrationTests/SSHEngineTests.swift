@@ -13,8 +13,7 @@ struct SSHEngineTests {
     final class Server {
         let folder: String
         let port: Int
-        let pid: pid_t
-        private var stopped = false
+        private var process: ServerProcess?
 
         init(port: Int) async throws {
             self.port = port
@@ -44,10 +43,13 @@ struct SSHEngineTests {
             let hostKey = try String(contentsOfFile: "\(folder)/host.pub", encoding: .utf8)
             try "[127.0.0.1]:\(port) \(hostKey)".write(
                 toFile: "\(folder)/known_hosts", atomically: true, encoding: .utf8)
-            pid = try Spawn.start(
-                "/usr/sbin/sshd", ["-D", "-e", "-f", "\(folder)/sshd_config"], output: "\(folder)/sshd.log")
+            let process = ServerProcess(
+                pid: try Spawn.start(
+                    "/usr/sbin/sshd", ["-D", "-e", "-f", "\(folder)/sshd_config"], output: "\(folder)/sshd.log"),
+                folder: folder)
+            self.process = process
             do {
-                try await Relay(pid: pid).waitForPort(port)
+                try await process.waitForPort(port)
             } catch {
                 stop()
                 throw FixtureError("sshd did not listen on \(port)")
@@ -59,13 +61,7 @@ struct SSHEngineTests {
                 + (knownHosts ? "\(folder)/known_hosts" : "/dev/null") + " -o StrictHostKeyChecking=yes"
         }
 
-        func stop() {
-            guard !stopped else { return }
-            stopped = true
-            kill(pid, SIGKILL)
-            _ = Spawn.wait(pid)
-            try? FileManager.default.removeItem(atPath: folder)
-        }
+        func stop() { process?.stop() }
     }
 
     @Test func diffAndApplyThroughSSHAndSentencesForWhatFails() async throws {

@@ -45,7 +45,7 @@ struct TransportTests {
     @Test func plainTCP() async throws {
         try await EngineFixture.with { fixture in
             let port = try fixture.freePort()
-            let relay = try Relay.start([
+            let relay = try ServerProcess.socat([
                 "TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "UNIX-CONNECT:/var/run/docker.sock",
             ])
             defer { relay.stop() }
@@ -65,10 +65,7 @@ struct TransportTests {
             let certs = try Certificates.make()
             defer { try? FileManager.default.removeItem(atPath: certs) }
             let port = try fixture.freePort()
-            let relay = try Relay.start([
-                "OPENSSL-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork,cert=\(certs)/server.pem,key=\(certs)/server-key.pem,cafile=\(certs)/ca.pem,verify=1",
-                "UNIX-CONNECT:/var/run/docker.sock",
-            ])
+            let relay = try ServerProcess.tlsDocker(port: port, certs: certs)
             defer { relay.stop() }
             try await relay.waitForPort(port)
             let environment = [
@@ -99,10 +96,8 @@ extension TransportTests {
             let certs = try Certificates.make()
             defer { try? FileManager.default.removeItem(atPath: certs) }
             let port = try fixture.freePort()
-            let relay = try Relay.start([
-                "OPENSSL-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork,cert=\(certs)/server.pem,key=\(certs)/server-key.pem,cafile=\(certs)/ca.pem,verify=1",
-                "UNIX-CONNECT:/var/run/docker.sock",
-            ])
+            let relay = try ServerProcess.tlsDocker(port: port, certs: certs)
+            defer { relay.stop() }
             try await relay.waitForPort(port)
             let workspace = try Workspace()
             let config = workspace.root.appendingPathComponent("docker").path
@@ -151,12 +146,29 @@ extension TransportTests {
     }
 }
 
-/// A socat process relaying a local port to the Docker socket, stopped by the test.
-struct Relay {
+/// A server process a test started (socat, docker-registry, sshd) in a process group of its own,
+/// with an optional folder of its files; `stop()` kills the group and removes the folder, once.
+final class ServerProcess {
     let pid: pid_t
+    let folder: String?
+    private var stopped = false
 
-    static func start(_ arguments: [String]) throws -> Relay {
-        Relay(pid: try Spawn.start("/usr/bin/socat", arguments))
+    init(pid: pid_t, folder: String? = nil) {
+        self.pid = pid
+        self.folder = folder
+    }
+
+    /// socat relaying as `arguments` say.
+    static func socat(_ arguments: [String]) throws -> ServerProcess {
+        ServerProcess(pid: try Spawn.start("/usr/bin/socat", arguments))
+    }
+
+    /// socat serving TLS with client certificates from `certs` on `port`, relayed to the Docker socket.
+    static func tlsDocker(port: Int, certs: String) throws -> ServerProcess {
+        try socat([
+            "OPENSSL-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork,cert=\(certs)/server.pem,key=\(certs)/server-key.pem,cafile=\(certs)/ca.pem,verify=1",
+            "UNIX-CONNECT:/var/run/docker.sock",
+        ])
     }
 
     func waitForPort(_ port: Int) async throws {
@@ -175,13 +187,17 @@ struct Relay {
             if connected { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw FixtureError("socat did not listen on \(port)")
+        throw FixtureError("nothing listened on \(port)")
     }
 
-    /// Kills socat and the children it forked per connection (they share its process group).
+    /// Kills the process and the children it forked (they share its process group), then removes
+    /// its folder. A second call does nothing: by then the pid may be another process's.
     func stop() {
+        guard !stopped else { return }
+        stopped = true
         kill(-pid, SIGKILL)
         _ = Spawn.wait(pid)
+        if let folder { try? FileManager.default.removeItem(atPath: folder) }
     }
 }
 

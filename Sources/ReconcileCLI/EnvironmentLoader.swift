@@ -44,7 +44,16 @@ enum EnvironmentLoader {
                         exitCode: ExitCodes.failure)
                 }
                 let names = all.filter { $0.hasSuffix(".yml") || $0.hasSuffix(".yaml") }.sorted()
-                if names.isEmpty { throw UsageError("\(path): no environment files (*.yml, *.yaml) in this folder") }
+                if names.isEmpty {
+                    // `staging` may be a stray folder of that name: the environment is what was meant.
+                    if isBareName(argument),
+                        let file = try? environmentFile(named: argument, folders: folders.filter { $0 != argument })
+                    {
+                        files.append(file)
+                        continue
+                    }
+                    throw UsageError("\(path): no environment files (*.yml, *.yaml) in this folder")
+                }
                 let base = path.hasSuffix("/") ? String(path.dropLast()) : path
                 files += names.map { "\(base)/\($0)" }
             } else {
@@ -76,35 +85,43 @@ enum EnvironmentLoader {
             && text.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) }
     }
 
-    /// The file of the environment `name`: `<folder>/<name>.yml` (or `.yaml`), else the file in
-    /// one of the folders whose `environment` is `name`.
+    /// The file of the environment `name`: `<folder>/<name>.yml` (or `.yaml`), or the file in one
+    /// of the folders whose `environment` is `name`. More than one is an error naming them all:
+    /// picking one of two would deploy something the user did not mean.
     static func environmentFile(named name: String, folders: [String]) throws -> String {
-        let searched = folders.isEmpty ? [defaultPath] : folders
-        for folder in searched {
-            let base = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
-            for candidate in ["\(base)/\(name).yml", "\(base)/\(name).yaml"]
-            where FileManager.default.fileExists(atPath: candidate) {
-                return candidate
-            }
+        let searched = (folders.isEmpty ? [defaultPath] : folders).map {
+            $0.hasSuffix("/") ? String($0.dropLast()) : $0
         }
-        for folder in searched {
-            let base = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+        var matches: [String] = []
+        var known: [String] = []
+        for base in searched {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
             for file in names.sorted() where file.hasSuffix(".yml") || file.hasSuffix(".yaml") {
                 let path = "\(base)/\(file)"
-                guard let data = FileManager.default.contents(atPath: path),
-                    case .success(let parsed) = SpecParser.parse(
-                        [UInt8](data), file: path,
-                        defaultEnvironment: URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)
-                else { continue }
-                if parsed.spec.environment == name { return path }
+                let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+                var environment: String?
+                // Regular files only: a FIFO among them must not hold the lookup.
+                var info = stat()
+                if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
+                    let data = FileManager.default.contents(atPath: path),
+                    case .success(let parsed) = SpecParser.parse([UInt8](data), file: path, defaultEnvironment: stem)
+                {
+                    environment = parsed.spec.environment
+                }
+                known += [stem] + (environment.map { [$0] } ?? [])
+                if stem == name || environment == name { matches.append(path) }
             }
         }
-        let searchedText = searched.joined(separator: ", ")
+        if matches.count == 1, let only = matches.first { return only }
+        if matches.count > 1 {
+            throw UsageError(
+                "\(name) names \(matches.count) environment files (\(matches.joined(separator: ", "))); "
+                    + "name the file you mean")
+        }
+        let guess = Suggestion.closest(to: name, in: Array(Set(known))).map { "did you mean \($0)? Or " } ?? ""
         throw UsageError(
-            "\(name): no such file or folder, and no environment named \(name) in \(searchedText); "
-                + "create \(searched[0].hasSuffix("/") ? String(searched[0].dropLast()) : searched[0])/\(name).yml, "
-                + "or name a file or folder")
+            "\(name): no such file or folder, and no environment named \(name) in \(searched.joined(separator: ", ")); "
+                + "\(guess)create \(searched[0])/\(name).yml, or name a file or folder")
     }
 
     static func load(_ paths: [String]) throws -> Loaded {

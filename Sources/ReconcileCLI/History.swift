@@ -28,13 +28,22 @@ extension Reconcile {
         @Option(help: "The state directory whose journal says what apply did (default as for apply).")
         var stateDir: String?
 
-        mutating func validate() throws {
+        func validate() throws {
             guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 100000") }
-            // A bare environment name (`staging`) is its file, as for apply.
-            file = try EnvironmentLoader.single(file)
         }
 
         func execute(_ context: CommandContext) async -> Int32 {
+            // A bare environment name (`staging`) is its file, as for apply.
+            var command = self
+            do {
+                command.file = try EnvironmentLoader.single(file)
+            } catch {
+                return report(error, context)
+            }
+            return await command.executeResolved(context)
+        }
+
+        private func executeResolved(_ context: CommandContext) async -> Int32 {
             do {
                 let spec = try EnvironmentLoader.load([file]).specs.first
                 guard let spec else { throw UsageError("\(file): no environment in this file") }

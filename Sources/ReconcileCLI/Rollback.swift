@@ -33,13 +33,22 @@ extension Reconcile {
 
         @OptionGroup var color: ColorOption
 
-        mutating func validate() throws {
+        func validate() throws {
             if release && to != nil { throw ValidationError("--release and --to cannot be used together") }
-            // A bare environment name (`staging`) is its file, as for apply.
-            file = try EnvironmentLoader.single(file)
         }
 
         func execute(_ context: CommandContext) async -> Int32 {
+            // A bare environment name (`staging`) is its file, as for apply.
+            var command = self
+            do {
+                command.file = try EnvironmentLoader.single(file)
+            } catch {
+                return report(error, context)
+            }
+            return await command.executeResolved(context)
+        }
+
+        private func executeResolved(_ context: CommandContext) async -> Int32 {
             do {
                 guard let spec = try EnvironmentLoader.load([file]).specs.first else {
                     throw UsageError("\(file): no environment in this file")

@@ -33,8 +33,8 @@ public struct ValidationFailure: Error, Sendable, CustomStringConvertible {
 }
 
 /// Suggests the closest known word for a misspelt one (edit distance at most 2, or a prefix).
-enum Suggestion {
-    static func closest(to word: String, in candidates: [String]) -> String? {
+public enum Suggestion {
+    public static func closest(to word: String, in candidates: [String]) -> String? {
         let scored = candidates.map { ($0, distance(word.lowercased(), $0)) }.sorted {
             $0.1 < $1.1 || $0.1 == $1.1 && $0.0 < $1.0
         }

@@ -18,6 +18,9 @@ public struct DockerConfig: Sendable, Equatable {
     public var credsStore: String?
     public var credHelpers: [String: String] = [:]
     public var currentContext: String?
+    /// `auths` entries that cannot be read: an error for that registry's pulls only, as one bad
+    /// entry must not stop `status` or a pull from another registry.
+    public var invalidLogins: Set<String> = []
 
     /// The largest config.json read: a docker config with every login is a few kilobytes.
     static let maxSize = 16 << 20
@@ -82,8 +85,8 @@ public struct DockerConfig: Sendable, Equatable {
                 guard let decoded = Data(base64Encoded: auth).map({ String(decoding: $0, as: UTF8.self) }),
                     let colon = decoded.firstIndex(of: ":")
                 else {
-                    throw DockerConfigError(
-                        path: path, reason: "the login for \(registry) is not valid; run `docker login \(registry)`")
+                    config.invalidLogins.insert(registry)
+                    continue
                 }
                 login.username = String(decoded[..<colon])
                 login.password = String(decoded[decoded.index(after: colon)...])
@@ -105,6 +108,11 @@ public struct DockerConfig: Sendable, Equatable {
         if let exact = auths[registry] { return exact }
         let host = Self.hostname(registry)
         return auths.first { Self.hostname($0.key) == host }?.value
+    }
+
+    /// Whether the `auths` entry for `registry` is there but cannot be read.
+    func loginIsInvalid(for registry: String) -> Bool {
+        invalidLogins.contains(registry) || invalidLogins.contains { Self.hostname($0) == Self.hostname(registry) }
     }
 
     /// The credential helper for `registry` (`credHelpers`, else `credsStore`), nil for none.
@@ -154,6 +162,12 @@ public struct DockerConfigCredentials: RegistryCredentials {
                     username: "", password: "", identityToken: found.secret, serverAddress: registry)
             }
             return RegistryCredential(username: found.username, password: found.secret, serverAddress: registry)
+        }
+        if config.loginIsInvalid(for: registry) {
+            throw RegistryCredentialError(
+                registry: registry,
+                reason:
+                    "its entry in \(config.directory)/config.json is not a valid login; run `docker login \(registry)`")
         }
         guard let login = config.login(for: registry) else { return nil }
         if let token = login.identityToken {

@@ -22,33 +22,46 @@ public struct CredentialHelperProcess: CredentialHelper {
         }
         let program = "docker-credential-\(helper)"
         let environment = searchPath.map { Environment.inherit.updating(["PATH": $0]) } ?? .inherit
-        let (status, output, errors): (TerminationStatus, String, String)
+        let (status, output): (TerminationStatus, String)
+        // A group of its own, killed whole at the deadline: a helper script's children must not outlive it.
+        var options = PlatformOptions()
+        options.processGroupID = 0
+        options.teardownSequence = [
+            .gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .milliseconds(300))
+        ]
+        let platform = options
         do {
             let input = try ProcessInput.file(server)
-            (status, output, errors) = try await Deadline.run(timeout) {
+            (status, output) = try await Deadline.run(timeout) {
                 let result = try await run(
-                    .name(program), arguments: ["get"], environment: environment,
+                    .name(program), arguments: ["get"], environment: environment, platformOptions: platform,
                     input: .fileDescriptor(.init(rawValue: input), closeAfterSpawningProcess: true),
-                    output: .string(limit: 1 << 20), error: .string(limit: 1 << 16))
-                return (result.terminationStatus, result.standardOutput, result.standardError)
+                    output: .string(limit: 1 << 20), error: .discarded)
+                return (result.terminationStatus, result.standardOutput)
             }
         } catch is DeadlineExceeded {
             throw HelperError("\(program) did not answer within \(Quantities.format(timeout))")
+        } catch let error as SubprocessError where error.code == .outputLimitExceeded {
+            throw HelperError("\(program) get printed more than 1 MiB; a helper answers with a short JSON object")
+        } catch let error as SubprocessError where error.code == .executableNotFound {
+            throw HelperError(
+                "cannot run \(program): it is not on PATH (install it, or remove it from the docker config)")
         } catch {
-            throw HelperError("cannot run \(program) (is it installed and on PATH?)")
+            throw HelperError("cannot run \(program) (is it installed and executable?)")
         }
         guard case .exited(0) = status else {
-            let said = (output + errors).trimmingCharacters(in: .whitespacesAndNewlines)
             // Every helper says this when it has no login for the server: not an error.
-            if said.contains("credentials not found") { return nil }
-            // What a helper prints on failure is its own message, never the secret it could not read.
+            if output.contains("credentials not found") { return nil }
+            // What a helper prints is never shown: it may hold the very secret it could not hand over.
             let how: String
             if case .exited(let code) = status {
                 how = "exited with code \(code)"
             } else {
                 how = "was killed (\(status))"
             }
-            throw HelperError("\(program) get \(how): \(said.prefix(200))")
+            throw HelperError(
+                "\(program) get \(how) (its output is not shown, as it may hold a secret; run "
+                    + "`echo SERVER | \(program) get` to see it)")
         }
         struct Answer: Decodable {
             var username: String?

@@ -26,6 +26,21 @@ struct ConventionTests {
             missing.stderr
                 == "reconcile: error: qa: no such file or folder, and no environment named qa in \(workspace.environments); "
                 + "create \(workspace.environments)/qa.yml, or name a file or folder\n")
+        // A name two files answer to is refused, naming both: picking one would deploy the wrong one.
+        let second = try workspace.write(
+            "environments/eu2.yml",
+            stagingYAML.replacingOccurrences(of: "environment: staging", with: "environment: production-eu")
+                .replacingOccurrences(of: "18001", with: "18011"))
+        let ambiguous = await reconcile(["validate", workspace.environments, "production-eu"])
+        #expect(ambiguous.code == 64)
+        #expect(
+            ambiguous.stderr
+                == "reconcile: error: production-eu names 2 environment files (\(eu), \(second)); name the file you mean\n"
+        )
+        // A near miss gets a suggestion.
+        let near = await reconcile(["validate", workspace.environments, "stagin"])
+        #expect(near.stderr.contains("did you mean staging? Or create"), "\(near.stderr)")
+
         // Alone, a name is looked up in environments/ under the current folder.
         let alone = await reconcile(["validate", "no-such-environment"])
         #expect(alone.code == 64)

@@ -69,15 +69,19 @@ struct DockerConfigTests {
         #expect(helper.asked == ["gh ghcr.io", "pass quay.io", "ecr-login ecr.example.com"])
     }
 
-    @Test func aBrokenConfigNamesTheFileAndNeverTheSecret() throws {
+    @Test func aBrokenConfigNamesTheFileAndNeverTheSecret() async throws {
         #expect(throws: DockerConfigError.self) { try Self.config("{not json") }
-        do {
-            _ = try Self.config(#"{"auths": {"r.example": {"auth": "bm90LWEtcGFpcg=="}}}"#)
-            Issue.record("an auth without a colon was accepted")
-        } catch let error as DockerConfigError {
-            #expect(
-                error.description
-                    == "/home/u/.docker/config.json the login for r.example is not valid; run `docker login r.example`")
+        // One unreadable login fails that registry's pulls only, naming the file; never the secret.
+        let broken = try Self.config(
+            #"{"auths": {"r.example": {"auth": "bm90LWEtcGFpcg=="}, "ok.example": {"username": "a", "password": "b"}}}"#
+        )
+        let credentials = DockerConfigCredentials(config: broken, helper: TableHelper([:]))
+        #expect(try await credentials.credential(forRegistry: "ok.example")?.username == "a")
+        await #expect {
+            _ = try await credentials.credential(forRegistry: "r.example")
+        } throws: { error in
+            "\(error)"
+                == "cannot read the login for r.example: its entry in /home/u/.docker/config.json is not a valid login; run `docker login r.example`"
         }
         // A FIFO where config.json should be is refused at once, not read forever.
         let folder = NSTemporaryDirectory() + "reconcile-fifo-\(UUID().uuidString.prefix(8))"

@@ -23,6 +23,9 @@ struct CredentialHelperProcessTests {
             "none": "echo 'credentials not found in native keychain'; exit 1",
             "garbled": "echo hello",
             "quits": "echo 'keychain locked' >&2; exit 3",
+            "leaks": "read s; echo 'failed for u password S3cr3t-leak'; echo 'S3cr3t-leak' >&2; exit 1",
+            "spawns": "sleep 1000 & echo $! > \"$0.pid\"; wait",
+            "chatty": "read s; yes A | head -c 2000000",
             "sleeps": "exec sleep 30",
         ])
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -44,8 +47,23 @@ struct CredentialHelperProcessTests {
                 _ = try await helper.get(helper: "quits", server: String(repeating: "r", count: 100_000))
                 Issue.record("a failing helper succeeded")
             } catch {
-                #expect("\(error)" == "docker-credential-quits get exited with code 3: keychain locked")
+                #expect(
+                    "\(error)"
+                        == "docker-credential-quits get exited with code 3 (its output is not shown, as it may hold a "
+                        + "secret; run `echo SERVER | docker-credential-quits get` to see it)")
             }
+        }
+
+        // What a failing helper prints may be the secret itself: never repeated.
+        do {
+            _ = try await helper.get(helper: "leaks", server: "x")
+            Issue.record("a failing helper succeeded")
+        } catch {
+            #expect(!"\(error)".contains("S3cr3t-leak"), "\(error)")
+        }
+        // Megabytes on stdout are named as such, not as a helper that cannot run.
+        await #expect { _ = try await helper.get(helper: "chatty", server: "x") } throws: {
+            "\($0)" == "docker-credential-chatty get printed more than 1 MiB; a helper answers with a short JSON object"
         }
 
         // A helper that waits (a keychain asking a person) is given up on at the timeout.
@@ -58,5 +76,23 @@ struct CredentialHelperProcessTests {
             #expect("\(error)" == "docker-credential-sleeps did not answer within 2s")
         }
         #expect(ContinuousClock.now - started < .seconds(10))
+
+        // A helper script's own children are killed with it at the timeout, not left behind.
+        do {
+            _ = try await CredentialHelperProcess(timeout: .seconds(2), searchPath: path).get(
+                helper: "spawns", server: "x")
+            Issue.record("a helper that never answers answered")
+        } catch {}
+        let pidFile = "\(folder)/docker-credential-spawns.pid"
+        let child = pid_t(
+            try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+        let orphan = try #require(child)
+        var gone = false
+        for _ in 0..<50 where !gone {
+            gone = kill(orphan, 0) != 0
+            if !gone { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(gone, "the helper's child \(orphan) outlived it")
+        if !gone { kill(orphan, SIGKILL) }
     }
 }

@@ -70,12 +70,12 @@ extension Reconcile {
             let reconciler = Self.reconciler(engine: engine, store: store, printer: printer, context: context)
             let approval = Self.approval(approve, context: context)
             var results: [(String, DeployOutcome)] = []
-            var left = false
+            var left = 0
             for (index, spec) in specs.enumerated() {
                 if interruption.exitCode != nil {
-                    let rest = specs[index...].map(\.containerName).joined(separator: ", ")
+                    let rest = specs[index...].map { "\($0.environment) (\($0.file))" }.joined(separator: ", ")
                     context.warn("reconcile: interrupted; not applied: \(rest)")
-                    left = true
+                    left = specs.count - index
                     break
                 }
                 interruption.working(on: spec.environment)
@@ -100,9 +100,10 @@ extension Reconcile {
                 printer.outcome(result.outcome, environment: spec.environment, seconds: result.seconds)
                 results.append((spec.environment, result.outcome))
             }
-            printer.summary(results)
+            printer.summary(results, notApplied: left)
             // A signal that came during the last environment's deploy let it finish: its outcome is the answer.
-            let stopped = left || results.contains { if case .interrupted = $0.1 { return true } else { return false } }
+            let stopped =
+                left > 0 || results.contains { if case .interrupted = $0.1 { return true } else { return false } }
             return ExitCodes.apply(
                 results.map(\.1), interruptedBy: stopped ? interruption.caughtSignal : nil, detailed: detailedExitcode)
         }

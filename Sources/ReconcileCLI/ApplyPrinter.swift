@@ -93,8 +93,9 @@ struct ApplyPrinter: DeployReporter {
     }
 
     /// One closing line over every environment (text, not quiet).
-    func summary(_ results: [(environment: String, outcome: DeployOutcome)]) {
-        guard output == .text, !quiet, results.count > 1 else { return }
+    /// `notApplied`: environments a signal stopped before they began.
+    func summary(_ results: [(environment: String, outcome: DeployOutcome)], notApplied: Int = 0) {
+        guard output == .text, !quiet, results.count + notApplied > 1 else { return }
         var counts: [String: Int] = [:]
         for result in results { counts[result.outcome.name, default: 0] += 1 }
         let order = [
@@ -102,7 +103,8 @@ struct ApplyPrinter: DeployReporter {
             "skipped-approval", "declined",
             "interrupted",
         ]
-        let parts = order.compactMap { name in counts[name].map { "\($0) \(name)" } }
+        var parts = order.compactMap { name in counts[name].map { "\($0) \(name)" } }
+        if notApplied > 0 { parts.append("\(notApplied) not applied") }
         context.say("Apply: " + parts.joined(separator: ", ") + ".")
     }
 

@@ -21,7 +21,7 @@ public struct Reconcile: AsyncParsableCommand {
               6    apply: some skipped: that state failed before (--retry tries it)
               7    apply: some environments were skipped for approval
               64   usage: wrong flags, or no such file, folder or environment
-              130  apply: interrupted by SIGINT (143: SIGTERM) before the end
+              130  apply: stopped by SIGINT before the end (143: SIGTERM, 129: SIGHUP)
             """,
         version: "reconcile \(version) (commit \(commit))",
         subcommands: [

@@ -103,7 +103,7 @@ public enum Differ {
             } else {
                 plan.action = .conflict
             }
-            plan.warnings = warnings(desired, host: host)
+            plan.warnings = warnings(desired, host: host, needsImage: true)
             plan.prune = prune(mine, spec: spec, current: current, replacing: false)
             return plan
         }
@@ -145,7 +145,10 @@ public enum Differ {
                 FieldChange(field: "state", old: current.state.rawValue, new: ContainerState.running.rawValue)
             ]
         }
-        plan.warnings = warnings(desired, host: host) + strays(mine, spec: spec, current: current)
+        // An environment in sync (or only to be started) pulls nothing unless `pull: always`.
+        let needsImage = plan.action == .replace || spec.pull == .always
+        plan.warnings =
+            warnings(desired, host: host, needsImage: needsImage) + strays(mine, spec: spec, current: current)
         plan.prune = prune(mine, spec: spec, current: current, replacing: plan.action == .replace)
         return plan
     }
@@ -206,7 +209,7 @@ public enum Differ {
         return lhs == rhs || wildcards.contains(lhs) || wildcards.contains(rhs)
     }
 
-    static func warnings(_ desired: DesiredEnvironment, host: HostState) -> [String] {
+    static func warnings(_ desired: DesiredEnvironment, host: HostState, needsImage: Bool) -> [String] {
         var warnings = desired.warnings
         let missing = desired.missingSecrets
         if !missing.isEmpty {
@@ -228,7 +231,7 @@ public enum Differ {
                 }
                     ?? "image \(spec.image) as revision \(pin.revision.prefix(12)) ran it (\(short(pin.id))) is not on this host and has no registry digest; apply will refuse"
             )
-        } else if desired.pin == nil, host.images[spec.image.description] == nil {
+        } else if desired.pin == nil, needsImage, host.images[spec.image.description] == nil {
             switch spec.pull {
             case .never:
                 warnings.append("image \(spec.image) is not on this host and pull is never; apply will fail")

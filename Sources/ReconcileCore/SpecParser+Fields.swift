@@ -72,10 +72,16 @@ extension SpecParser {
     private static func memory(_ node: Node, _ reader: inout NodeReader) -> Int64? {
         // Docker reads a bare number as bytes, so `512` would be refused as under 6m: the unit is required.
         if case .scalar(let scalar) = node, !scalar.string.isEmpty, scalar.string.allSatisfy(\.isNumber) {
+            // Suggest `512m` only where that is a size reconcile takes (6m to 1024g).
+            let fits = scalar.string.count <= 7 && (6...(1024 << 10)).contains(Int(scalar.string) ?? 0)
+            let advice =
+                fits
+                ? "write \(scalar.string)m for \(scalar.string) MiB"
+                : "write a size between 6m and 1024g, like 512m or 2g"
             reader.report(
                 node, "resources.memory",
-                "\"\(scalar.string)\" has no unit; write \(scalar.string)m for \(scalar.string) MiB "
-                    + "(units: k, m, g; Docker would read a bare number as bytes)")
+                "\"\(scalar.string)\" has no unit; \(advice) (units: k, m, g; Docker would read a bare number as bytes)"
+            )
             return nil
         }
         guard case .scalar(let scalar) = node, let bytes = Quantities.bytes(scalar.string) else {

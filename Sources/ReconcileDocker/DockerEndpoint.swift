@@ -53,6 +53,10 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
         let source = chosen != nil ? "DOCKER_CONTEXT" : "currentContext in \(config.directory)/config.json"
         let digest = SHA256.hash(data: Data(name.utf8)).map { String(format: "%02x", $0) }.joined()
         let meta = "\(config.directory)/contexts/meta/\(digest)/meta.json"
+        var info = stat()
+        if stat(meta, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            throw ContextError(context: name, reason: "has a meta.json that is not a regular file: \(meta)")
+        }
         guard let data = FileManager.default.contents(atPath: meta) else {
             throw ContextError(
                 context: name,
@@ -99,7 +103,11 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
 
     /// Reads the endpoint from an environment such as `ProcessInfo.processInfo.environment`.
     public static func from(environment: [String: String]) throws -> DockerEndpoint {
-        let host = environment["DOCKER_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "unix://\(defaultSocket)"
+        var host = environment["DOCKER_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "unix://\(defaultSocket)"
+        // The scheme is case-insensitive, as in any URL: SSH://host is ssh://host.
+        if let separator = host.range(of: "://") {
+            host = host[..<separator.lowerBound].lowercased() + host[separator.lowerBound...]
+        }
         if host.hasPrefix("unix://") {
             let path = String(host.dropFirst("unix://".count))
             guard path.hasPrefix("/") else {
@@ -117,7 +125,14 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
         else {
             throw EndpointError(host: host, reason: "expected tcp://HOST:PORT")
         }
-        let name = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let bracketed = String(address[..<colon])
+        // `[::1]` is an IPv6 address; a lone bracket is a typo, not a host.
+        guard bracketed.hasPrefix("[") == bracketed.hasSuffix("]"),
+            bracketed.filter({ $0 == "[" }).count <= 1, bracketed.filter({ $0 == "]" }).count <= 1
+        else {
+            throw EndpointError(host: host, reason: "expected tcp://HOST:PORT (an IPv6 address as [::1])")
+        }
+        let name = bracketed.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         var endpoint = DockerEndpoint(transport: .tcp(host: name, port: port))
         if let verify = environment["DOCKER_TLS_VERIFY"], !verify.isEmpty, verify != "0" {
             let directory =
@@ -218,5 +233,13 @@ public struct ContextError: Error, Sendable, Equatable, CustomStringConvertible 
     public var context: String
     public var reason: String
 
-    public var description: String { "docker context \"\(context)\" \(reason)" }
+    /// Control characters in a context's name (it may come from a file) are shown escaped, so that
+    /// a name cannot clear the screen or colour what follows.
+    public var description: String {
+        let shown = context.unicodeScalars.map { scalar -> String in
+            scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value)
+                ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
+        }.joined()
+        return "docker context \"\(shown)\" \(reason)"
+    }
 }

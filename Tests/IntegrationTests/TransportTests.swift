@@ -83,6 +83,23 @@ struct TransportTests {
             await #expect(throws: EngineError.self) {
                 _ = try await DockerEngine.connect(try DockerEndpoint.from(environment: missing))
             }
+
+            // TLS to an engine that speaks plain HTTP: said in words, not in BoringSSL's.
+            let plainPort = try fixture.freePort()
+            let plain = try ServerProcess.socat([
+                "TCP-LISTEN:\(plainPort),bind=127.0.0.1,reuseaddr,fork", "UNIX-CONNECT:/var/run/docker.sock",
+            ])
+            defer { plain.stop() }
+            try await plain.waitForPort(plainPort)
+            let mismatched = [
+                "DOCKER_HOST": "tcp://127.0.0.1:\(plainPort)", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": certs,
+            ]
+            await #expect {
+                _ = try await DockerEngine.connect(try DockerEndpoint.from(environment: mismatched))
+            } throws: { error in
+                "\(error)".contains("TLS handshake failed: the engine there does not speak TLS")
+                    && !"\(error)".contains(".cc:")
+            }
         }
     }
 }

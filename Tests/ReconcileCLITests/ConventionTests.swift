@@ -126,6 +126,7 @@ struct ConventionTests {
         }
         // Wrapped at 80 columns, a line that is too long would spill into the next: none does.
         #expect(lines.allSatisfy { $0.count <= 80 }, "\(help.stdout)")
+        #expect(help.stdout.contains("143: SIGTERM, 129: SIGHUP"))
         #expect(ExitCodes.usage == 64)
     }
 }

@@ -29,6 +29,19 @@ struct DifferTests {
         #expect(plan.warnings.isEmpty)
     }
 
+    @Test func anEnvironmentInSyncWhoseTagIsGoneWarnsOfAPullOnlyWhenPullIsAlways() {
+        // `docker rmi` of the tag while the container runs: apply pulls nothing (pull: missing).
+        let running = Build.container(desired)
+        let gone = HostState(containers: [running], images: [:])
+        #expect(Differ.plan(desired, host: gone).action == .inSync)
+        #expect(Differ.plan(desired, host: gone).warnings.isEmpty)
+        var always = spec
+        always.pull = .always
+        #expect(
+            Differ.plan(DesiredEnvironment(spec: always), host: gone).warnings
+                == ["image acme/app:v1 is not on this host; apply will pull it"])
+    }
+
     @Test func changedFieldsAreListedInOrder() {
         var old = spec
         old.env = ["LOG_LEVEL": "debug", "OLD": "1"]

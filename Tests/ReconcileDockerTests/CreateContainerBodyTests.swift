@@ -47,6 +47,7 @@ struct CreateContainerBodyTests {
 struct DockerEndpointTests {
     @Test(arguments: [
         ("ssh://web1", DockerEndpoint.Transport.ssh(user: nil, host: "web1", port: nil), "ssh://web1"),
+        ("SSH://web1", .ssh(user: nil, host: "web1", port: nil), "ssh://web1"),
         ("ssh://deploy@web1:2222/", .ssh(user: "deploy", host: "web1", port: 2222), "ssh://deploy@web1:2222"),
         ("ssh://root@[::1]:22", .ssh(user: "root", host: "::1", port: 22), "ssh://root@[::1]:22"),
     ])
@@ -100,6 +101,7 @@ struct DockerEndpointTests {
             "DOCKER_HOST=npipe:////./pipe/docker_engine is not usable: only unix:// and tcp:// are supported"
         ),
         ("tcp://host", "DOCKER_HOST=tcp://host is not usable: expected tcp://HOST:PORT"),
+        ("tcp://[::1", "DOCKER_HOST=tcp://[::1 is not usable: expected tcp://HOST:PORT (an IPv6 address as [::1])"),
         ("unix://relative.sock", "DOCKER_HOST=unix://relative.sock is not usable: the socket path must be absolute"),
     ])
     func refusesWhatItCannotSpeak(_ host: String, _ message: String) {

@@ -195,6 +195,26 @@ struct DockerConfigTests {
         }
     }
 
+    @Test func aContextsNameIsShownEscapedAndABrokenMetaFileIsSaidSo() throws {
+        let root = try Self.folder(context: "prod", host: "tcp://10.0.0.5:2376", current: nil)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let config = try DockerConfig.load(environment: ["DOCKER_CONFIG": root])
+        #expect {
+            _ = try DockerEndpoint.resolve(environment: ["DOCKER_CONTEXT": "x\u{1B}[2Jy"], config: config)
+        } throws: { error in
+            "\(error)".hasPrefix("docker context \"x\\u{1b}[2Jy\" does not exist") && !"\(error)".contains("\u{1B}")
+        }
+        // meta.json a folder (or a FIFO): said so, not "does not exist", and not read.
+        let digest = SHA256.hash(data: Data("odd".utf8)).map { String(format: "%02x", $0) }.joined()
+        try FileManager.default.createDirectory(
+            atPath: "\(root)/contexts/meta/\(digest)/meta.json", withIntermediateDirectories: true)
+        #expect {
+            _ = try DockerEndpoint.resolve(environment: ["DOCKER_CONTEXT": "odd"], config: config)
+        } throws: { error in
+            "\(error)".hasPrefix("docker context \"odd\" has a meta.json that is not a regular file")
+        }
+    }
+
     @Test func skipTLSVerifyAndSSHContexts() throws {
         let skip = try Self.folder(context: "lab", host: "tcp://lab:2376", skipTLS: true, current: "lab")
         defer { try? FileManager.default.removeItem(atPath: skip) }
@@ -227,5 +247,24 @@ struct DockerConfigTests {
         #expect(
             EngineError.unreachable(endpoint: "unix://\(path)", reason: advice).description
                 == "cannot reach the Docker engine at unix://\(path): \(advice)")
+    }
+
+    @Test(arguments: [
+        (
+            "handshakeFailed(NIOSSL.BoringSSLError.sslError([Error: 268435703 error:100000f7:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER at /work/x/tls_record.cc:127]))",
+            "TLS handshake failed: the engine there does not speak TLS (drop DOCKER_TLS_VERIFY, or use its TLS port)"
+        ),
+        (
+            "handshakeFailed(NIOSSL.BoringSSLError.sslError([Error: 268435581 error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED]))",
+            "TLS handshake failed: the engine's certificate is not signed by the CA given (ca.pem)"
+        ),
+        (
+            "handshakeFailed(NIOSSL.BoringSSLError.sslError([Error: 268436496 error:10000410:SSL routines:OPENSSL_internal:SSLV3_ALERT_HANDSHAKE_FAILURE]))",
+            "TLS handshake failed: the engine refused this client's certificate (cert.pem, key.pem)"
+        ),
+    ])
+    func tlsFailuresInWordsWithoutABuildPath(_ raw: String, _ said: String) {
+        #expect(DockerEngine.tlsReason(raw) == said)
+        #expect(DockerEngine.tlsReason("connection refused") == nil)
     }
 }

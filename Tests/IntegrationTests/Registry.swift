@@ -1,49 +1,75 @@
 import Foundation
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// A private image registry for one test: Debian's `docker-registry` on a kernel-chosen loopback
-/// port with its own storage, stopped and deleted afterwards. dockerd trusts 127.0.0.0/8 over
-/// plain HTTP, so pulls from it are real pulls.
-struct Registry {
-    let pid: pid_t
+/// port with its own storage, stopped and deleted afterwards; with `login`, it wants that user and
+/// password (htpasswd, bcrypt). dockerd trusts 127.0.0.0/8 over plain HTTP, so pulls from it are
+/// real pulls.
+final class Registry {
+    let process: ServerProcess
     let port: Int
     let directory: String
     let runID: String
+    /// The docker CLI config folder `publish` pushes with (a `docker login` into it, for `login`).
+    let pushConfig: String?
 
     static let binary = "/usr/bin/docker-registry"
     static let docker = "/usr/bin/docker"
 
-    static func start(port: Int, runID: String) async throws -> Registry {
+    var address: String { "127.0.0.1:\(port)" }
+
+    private init(process: ServerProcess, port: Int, directory: String, runID: String, pushConfig: String?) {
+        self.process = process
+        self.port = port
+        self.directory = directory
+        self.runID = runID
+        self.pushConfig = pushConfig
+    }
+
+    static func start(port: Int, runID: String, login: (user: String, password: String)? = nil) async throws
+        -> Registry
+    {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reconcile-registry-\(runID)")
             .path
         try FileManager.default.createDirectory(atPath: "\(directory)/data", withIntermediateDirectories: true)
+        var auth = ""
+        if let login {
+            let made = Spawn.wait(
+                try Spawn.start("/usr/bin/htpasswd", ["-Bbc", "\(directory)/htpasswd", login.user, login.password]))
+            guard made == 0 else { throw FixtureError("htpasswd failed (\(made)); `make test` installs apache2-utils") }
+            auth = "auth: {htpasswd: {realm: reconcile-test, path: \(directory)/htpasswd}}"
+        }
         let config = """
             version: 0.1
             log: {level: warn}
             storage: {filesystem: {rootdirectory: \(directory)/data}}
             http: {addr: "127.0.0.1:\(port)"}
+            \(auth)
             """
         try config.write(toFile: "\(directory)/config.yml", atomically: true, encoding: .utf8)
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw FixtureError("\(binary) is missing: `make test` installs Debian's docker-registry")
         }
-        let pid = try Spawn.start(binary, ["serve", "\(directory)/config.yml"], output: "\(directory)/log")
-        let registry = Registry(pid: pid, port: port, directory: directory, runID: runID)
-        let url = try #require(URL(string: "http://127.0.0.1:\(port)/v2/"))
-        for _ in 0..<100 {
-            if let (_, response) = try? await URLSession.shared.data(from: url),
-                (response as? HTTPURLResponse)?.statusCode == 200
-            {
-                return registry
+        let process = ServerProcess(
+            pid: try Spawn.start(binary, ["serve", "\(directory)/config.yml"], output: "\(directory)/log"),
+            folder: directory)
+        let pushConfig = login.map { _ in "\(directory)/push-config" }
+        let registry = Registry(
+            process: process, port: port, directory: directory, runID: runID, pushConfig: pushConfig)
+        // Listening is enough (an HTTP check would meet the login challenge, which URLSession on
+        // Linux waits on for ever).
+        do {
+            try await process.waitForPort(port)
+            if let login, let pushConfig {
+                try Self.run([
+                    "--config", pushConfig, "login", registry.address, "-u", login.user, "-p", login.password,
+                ])
             }
-            try await Task.sleep(for: .milliseconds(100))
+        } catch {
+            registry.stop()
+            throw FixtureError("docker-registry did not answer on port \(port): \(error)")
         }
-        registry.stop()
-        throw FixtureError("docker-registry did not answer on port \(port)")
+        return registry
     }
 
     /// `127.0.0.1:<port>/<run id>/app:<tag>`
@@ -62,7 +88,7 @@ struct Registry {
         try "\(runID) \(tag)\n".write(toFile: "\(directory)/stamp", atomically: true, encoding: .utf8)
         try Self.run(["cp", "\(directory)/stamp", "\(name):/stamp"])
         try Self.run(["commit", name, target])
-        try Self.run(["push", target])
+        try Self.run((pushConfig.map { ["--config", $0] } ?? []) + ["push", target])
         try Self.run(["rmi", target])
     }
 
@@ -84,9 +110,7 @@ struct Registry {
         for reference in references where !reference.contains("<none>") {
             _ = try? Self.run(["rmi", "-f", reference])
         }
-        kill(-pid, SIGKILL)
-        _ = Spawn.wait(pid)
-        try? FileManager.default.removeItem(atPath: directory)
+        process.stop()
     }
 
     @discardableResult

@@ -15,26 +15,19 @@ struct RegistryTests {
 
     @Test func pullsWithTheDockerCLIsLoginsAndSaysWhatToDoWithout() async throws {
         try await EngineFixture.with { fixture in
-            let registry = try await TestRegistry.start(port: try fixture.freePort())
+            let registry = try await Registry.start(
+                port: try fixture.freePort(), runID: fixture.runID, login: (Self.user, Self.password))
             defer { registry.stop() }
             let workspace = try Workspace()
             let root = workspace.root.path
-            let repository = "\(registry.address)/\(fixture.service)/app"
-            defer {
-                for tag in ["v1", "v2", "v3"] { _ = Docker.run(["rmi", "\(repository):\(tag)"]) }
-            }
+            let repository = "\(registry.address)/\(fixture.runID)/app"
 
-            // The docker CLI logs in (writing `auths` into this DOCKER_CONFIG) and pushes v1 and v2.
-            let loggedIn = "\(root)/logged-in"
-            #expect(
-                Docker.run(["--config", loggedIn, "login", registry.address, "-u", Self.user, "-p", Self.password]) == 0
-            )
+            // The real `docker login` wrote `auths` into this DOCKER_CONFIG (Registry.start), and
+            // pushed images of the test's own (never the shared fixtures, whose repo digests other
+            // tests read), then removed them here: apply has to pull them.
+            let loggedIn = try #require(registry.pushConfig)
             for tag in ["v1", "v2", "v3"] {
-                #expect(
-                    Docker.run(["tag", "reconcile-fixture:\(tag == "v3" ? "v1" : tag)", "\(repository):\(tag)"]) == 0)
-                #expect(Docker.run(["--config", loggedIn, "push", "\(repository):\(tag)"]) == 0)
-                // Gone from this host: apply has to pull it.
-                #expect(Docker.run(["rmi", "\(repository):\(tag)"]) == 0)
+                try registry.publish("reconcile-fixture:\(tag == "v2" ? "v2" : "v1")", as: tag)
             }
 
             let port = try fixture.freePort()
@@ -143,48 +136,6 @@ struct RegistryTests {
         try "#!/bin/sh\n\(body)\n".write(toFile: path, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
     }
-}
-
-/// Debian's docker-registry on 127.0.0.1 with one htpasswd (bcrypt) login, storage in a temporary folder.
-final class TestRegistry {
-    let process: ServerProcess
-    let port: Int
-
-    var address: String { "127.0.0.1:\(port)" }
-
-    private init(process: ServerProcess, port: Int) {
-        self.process = process
-        self.port = port
-    }
-
-    static func start(port: Int) async throws -> TestRegistry {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("reconcile-registry-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: "\(folder)/data", withIntermediateDirectories: true)
-        let htpasswd = Spawn.wait(
-            try Spawn.start(
-                "/usr/bin/htpasswd", ["-Bbc", "\(folder)/htpasswd", RegistryTests.user, RegistryTests.password]))
-        guard htpasswd == 0 else { throw FixtureError("htpasswd failed (\(htpasswd)); run make fixtures") }
-        try """
-        version: 0.1
-        log: {level: error}
-        storage: {filesystem: {rootdirectory: \(folder)/data}, delete: {enabled: true}}
-        http: {addr: "127.0.0.1:\(port)"}
-        auth: {htpasswd: {realm: reconcile-test, path: \(folder)/htpasswd}}
-        """.write(toFile: "\(folder)/config.yml", atomically: true, encoding: .utf8)
-        let process = ServerProcess(
-            pid: try Spawn.start(
-                "/usr/bin/docker-registry", ["serve", "\(folder)/config.yml"], output: "\(folder)/registry.log"),
-            folder: folder)
-        do {
-            try await process.waitForPort(port)
-        } catch {
-            process.stop()
-            throw FixtureError("docker-registry did not listen on \(port)")
-        }
-        return TestRegistry(process: process, port: port)
-    }
-
-    func stop() { process.stop() }
 }
 
 /// The docker CLI, run with its output discarded.

@@ -78,7 +78,8 @@ struct CrashSafetyTests {
             let pid = try Spawn.start(
                 Self.binary, ["apply", workspace.environments], environment: ["RECONCILE_STATE_DIR": state], output: log
             )
-            try await Task.sleep(for: .milliseconds(1500))
+            // Once a's deploy is under way (on a loaded machine the binary itself can take seconds to start).
+            try await Spawn.waitFor("a: create", in: log)
             kill(pid, SIGTERM)
             #expect(Spawn.wait(pid) == 143)
             let text = try String(contentsOfFile: log, encoding: .utf8)

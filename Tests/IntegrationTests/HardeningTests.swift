@@ -41,7 +41,8 @@ struct HardeningTests {
             let logs = ["a", "b"].map { scene.workspace.root.appendingPathComponent("apply-\($0).log").path }
             let first = try Spawn.start(
                 binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state + "-a"], output: logs[0])
-            try await Task.sleep(for: .milliseconds(700))
+            // Once the first holds the lock (it creates only under it); a loaded machine can take seconds to start it.
+            try await Spawn.waitFor("staging: create", in: logs[0])
             let second = try Spawn.start(
                 binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state + "-b"], output: logs[1])
             #expect(Spawn.wait(first) == 0)
@@ -85,18 +86,21 @@ struct HardeningTests {
             let log = scene.workspace.root.appendingPathComponent("wait.log").path
             let waiting = try Spawn.start(
                 binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state], output: log)
-            try await Task.sleep(for: .milliseconds(800))
+            try await Spawn.waitFor("waiting for the lock", in: log)
             let signalled = ContinuousClock.now
             kill(waiting, SIGTERM)
             #expect(Spawn.wait(waiting) == 143)
-            #expect(ContinuousClock.now - signalled < .seconds(2))
+            // At once, not at the lock timeout (5 minutes); generous for a loaded 2-core machine.
+            #expect(ContinuousClock.now - signalled < .seconds(10))
             #expect(try String(contentsOfFile: log, encoding: .utf8).contains("interrupted while waiting for the lock"))
             try await lock.release(lease)
             #expect(try await scene.fixture.engine.inspectContainer(scene.name)?.image == "reconcile-fixture:v1")
 
             _ = try scene.write(image: "unhealthy-404", extra: "health: {startup: 2s, interval: 300ms, attempts: 3}")
-            let failing = try Spawn.start(binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state])
-            try await Task.sleep(for: .milliseconds(1200))
+            let failingLog = scene.workspace.root.appendingPathComponent("failing.log").path
+            let failing = try Spawn.start(
+                binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state], output: failingLog)
+            try await Spawn.waitFor("staging: start", in: failingLog)
             kill(failing, SIGTERM)
             #expect(Spawn.wait(failing) == 3)
             #expect(try await scene.health().contains(#""version":"v1""#))
@@ -236,8 +240,10 @@ struct HardeningTests {
             #expect(try await scene.health().contains(#""version":"v2""#))
 
             _ = try scene.write(image: "slow", extra: "health: {startup: 10s, interval: 500ms, attempts: 3}")
-            let hangup = try Spawn.start(binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state])
-            try await Task.sleep(for: .milliseconds(1200))
+            let hangupLog = scene.workspace.root.appendingPathComponent("hangup.log").path
+            let hangup = try Spawn.start(
+                binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state], output: hangupLog)
+            try await Spawn.waitFor("staging: start", in: hangupLog)
             kill(hangup, SIGHUP)
             #expect(Spawn.wait(hangup) == 0, "the deploy finished and converged: its outcome is the exit code")
             #expect(try await scene.health().contains(#""version":"slow""#))

@@ -313,9 +313,24 @@ enum Spawn {
     }
 
     /// Waits for `pid` to end and returns its exit status (-1 when it was killed).
+    /// -2 when it was not ours to wait for (already reaped by someone else): never a false 0.
     static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        while true {
+            if waitpid(pid, &status, 0) != -1 { break }
+            if errno == EINTR { continue }
+            return -2
+        }
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+    }
+
+    /// Waits until the file at `path` contains `text` (a step a spawned apply has reached).
+    static func waitFor(_ text: String, in path: String, within limit: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if let log = try? String(contentsOfFile: path, encoding: .utf8), log.contains(text) { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw FixtureError("\(path) did not show \"\(text)\" within \(limit)")
     }
 }

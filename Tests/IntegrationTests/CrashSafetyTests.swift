@@ -80,8 +80,17 @@ struct CrashSafetyTests {
             )
             // Once a's deploy is under way (on a loaded machine the binary itself can take seconds to start).
             try await Spawn.waitFor("a: create", in: log)
-            kill(pid, SIGTERM)
-            #expect(Spawn.wait(pid) == 143)
+            let sent = kill(pid, SIGTERM)
+            try await Task.sleep(for: .milliseconds(200))
+            let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            let signals = threads.map { thread in
+                let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/status", encoding: .utf8)) ?? ""
+                return status.split(separator: "\n").filter {
+                    $0.hasPrefix("Sig") || $0.hasPrefix("Name") || $0.hasPrefix("ShdPnd") || $0.hasPrefix("State")
+                        || $0.hasPrefix("PPid") || $0.hasPrefix("Tgid")
+                }.joined(separator: " ")
+            }
+            #expect(Spawn.wait(pid) == 143, "kill: \(sent); \(signals.joined(separator: "\n"))")
             let text = try String(contentsOfFile: log, encoding: .utf8)
             #expect(text.contains("received SIGTERM; finishing a safely, then stopping"), "\(text)")
             #expect(text.contains("a: result converged"))

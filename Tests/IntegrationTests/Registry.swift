@@ -1,4 +1,5 @@
 import Foundation
+import ReconcileTestSupport
 import Testing
 
 /// A private image registry for one test: Debian's `docker-registry` on a kernel-chosen loopback
@@ -12,6 +13,7 @@ final class Registry {
     let runID: String
     /// The docker CLI config folder `publish` pushes with (a `docker login` into it, for `login`).
     let pushConfig: String?
+    private var stopped = false
 
     static let binary = "/usr/bin/docker-registry"
     static let docker = "/usr/bin/docker"
@@ -95,6 +97,8 @@ final class Registry {
     /// Removes the registry's images from the host (pulled by tag or digest, or made by
     /// `publish`) and stops it.
     func stop() {
+        guard !stopped else { return }
+        stopped = true
         let listing = "\(directory)/images"
         let repository = "127.0.0.1:\(port)/\(runID)/app"
         let pulled = [
@@ -103,7 +107,8 @@ final class Registry {
         let made = ["images", "-q", "--filter", "label=io.reconcile.test=\(runID)"]
         var references: [String] = []
         for arguments in [pulled, made] {
-            _ = Spawn.wait((try? Spawn.start(Self.docker, arguments, output: listing)) ?? 0)
+            guard let pid = try? Spawn.start(Self.docker, arguments, output: listing) else { continue }
+            _ = Spawn.wait(pid)
             let text = (try? String(contentsOfFile: listing, encoding: .utf8)) ?? ""
             references += text.split(whereSeparator: { $0 == "\n" || $0 == " " }).map(String.init)
         }

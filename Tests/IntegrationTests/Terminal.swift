@@ -1,4 +1,5 @@
 import Foundation
+import ReconcileTestSupport
 
 /// Runs a program on a pseudo-terminal (stdin, stdout and stderr all the terminal), the way a
 /// person at 3 a.m. runs it: `isatty` is true, prompts are shown and answered.

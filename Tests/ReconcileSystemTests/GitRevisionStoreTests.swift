@@ -1,27 +1,28 @@
 import Foundation
 import ReconcileCore
 import ReconcileSystem
+import ReconcileTestSupport
 import Testing
 
 /// Issue 9: the revision of an environment file is the commit that last changed it, read by
 /// running git, and whether it has changes not committed.
 struct GitRevisionStoreTests {
-    /// Runs git in `directory` (for setting up the repository only).
+    /// Runs git in `directory` (for setting up the repository only), with Spawn: Foundation's
+    /// Process reaped the children of the GitRevisionStore under test ("No child processes").
     @discardableResult
     static func git(_ arguments: [String], in directory: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", directory] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging([
-            "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "Test",
-            "GIT_COMMITTER_EMAIL": "t@example.com",
-        ]) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        process.waitUntilExit()
-        return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let log = NSTemporaryDirectory() + "reconcile-git-setup-\(UUID().uuidString).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let status = Spawn.wait(
+            try Spawn.start(
+                "/usr/bin/env",
+                [
+                    "GIT_AUTHOR_NAME=Test", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=Test",
+                    "GIT_COMMITTER_EMAIL=t@example.com", "git", "-C", directory,
+                ] + arguments, output: log))
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        guard status == 0 else { throw SpawnError("git \(arguments.joined(separator: " ")) failed: \(output)") }
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test func theLastCommitThatChangedTheFileAndWhetherItIsDirty() async throws {

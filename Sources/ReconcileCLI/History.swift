@@ -10,7 +10,7 @@ enum HistoryFormat: String, ExpressibleByArgument, CaseIterable {
 
 extension Reconcile {
     /// `reconcile history`: the environment file's revisions in git, with what ran and what apply did.
-    struct History: ContextCommand {
+    struct History: SingleEnvironmentCommand {
         static let configuration = CommandConfiguration(
             abstract:
                 "List an environment file's revisions, newest first: image, which one is live, and what apply did with each."
@@ -32,18 +32,7 @@ extension Reconcile {
             guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 100000") }
         }
 
-        func execute(_ context: CommandContext) async -> Int32 {
-            // A bare environment name (`staging`) is its file, as for apply.
-            var command = self
-            do {
-                command.file = try EnvironmentLoader.single(file)
-            } catch {
-                return report(error, context)
-            }
-            return await command.executeResolved(context)
-        }
-
-        private func executeResolved(_ context: CommandContext) async -> Int32 {
+        func executeResolved(_ context: CommandContext) async -> Int32 {
             do {
                 let spec = try EnvironmentLoader.load([file]).specs.first
                 guard let spec else { throw UsageError("\(file): no environment in this file") }

@@ -52,6 +52,26 @@ public struct Reconcile: AsyncParsableCommand {
     }
 }
 
+/// A command on one environment (history, rollback): a bare name (`staging`) is resolved to its
+/// file first, as for apply.
+protocol SingleEnvironmentCommand: ContextCommand {
+    var file: String { get set }
+    /// Runs with `file` resolved.
+    func executeResolved(_ context: CommandContext) async -> Int32
+}
+
+extension SingleEnvironmentCommand {
+    func execute(_ context: CommandContext) async -> Int32 {
+        var command = self
+        do {
+            command.file = try EnvironmentLoader.single(file)
+        } catch {
+            return report(error, context)
+        }
+        return await command.executeResolved(context)
+    }
+}
+
 /// A subcommand that runs against a `CommandContext` and returns its exit code.
 protocol ContextCommand: AsyncParsableCommand {
     func execute(_ context: CommandContext) async -> Int32

@@ -6,7 +6,7 @@ import ReconcileSystem
 extension Reconcile {
     /// `reconcile rollback`: re-apply an earlier revision of an environment file from git, health-gated
     /// as apply is, and hold the environment there until a new commit changes the file.
-    struct Rollback: ContextCommand {
+    struct Rollback: SingleEnvironmentCommand {
         static let configuration = CommandConfiguration(
             abstract: "Re-apply an earlier revision of an environment file from git, and hold it there.",
             discussion: """
@@ -37,18 +37,7 @@ extension Reconcile {
             if release && to != nil { throw ValidationError("--release and --to cannot be used together") }
         }
 
-        func execute(_ context: CommandContext) async -> Int32 {
-            // A bare environment name (`staging`) is its file, as for apply.
-            var command = self
-            do {
-                command.file = try EnvironmentLoader.single(file)
-            } catch {
-                return report(error, context)
-            }
-            return await command.executeResolved(context)
-        }
-
-        private func executeResolved(_ context: CommandContext) async -> Int32 {
+        func executeResolved(_ context: CommandContext) async -> Int32 {
             do {
                 guard let spec = try EnvironmentLoader.load([file]).specs.first else {
                     throw UsageError("\(file): no environment in this file")

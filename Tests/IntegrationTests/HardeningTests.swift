@@ -28,7 +28,8 @@ struct HardeningTests {
             let run = await scene.apply()
             #expect(run.code == 3, "\(run.stderr)")
             #expect(run.stderr.contains("no complete answer within 1s"), "\(run.stderr)")
-            #expect(ContinuousClock.now - started < .seconds(20))
+            // Bounded (the stall lasts an hour); generous for a loaded 2-core machine with coverage.
+            #expect(ContinuousClock.now - started < .seconds(40))
             #expect(try await scene.health().contains(#""version":"v1""#))
         }
     }

@@ -62,12 +62,11 @@ struct TransportTests {
 
     @Test func tcpWithTLSClientCertificates() async throws {
         try await EngineFixture.with { fixture in
-            let certs = try Certificates.make()
-            defer { try? FileManager.default.removeItem(atPath: certs) }
-            let port = try fixture.freePort()
-            let relay = try ServerProcess.tlsDocker(port: port, certs: certs)
-            defer { relay.stop() }
-            try await relay.waitForPort(port)
+            let (relay, certs, port) = try await ServerProcess.tlsDocker(fixture)
+            defer {
+                relay.stop()
+                try? FileManager.default.removeItem(atPath: certs)
+            }
             let environment = [
                 "DOCKER_HOST": "tcp://127.0.0.1:\(port)", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": certs,
             ]
@@ -110,12 +109,11 @@ extension TransportTests {
     /// points at an engine that is down is named, never silently replaced by the local engine.
     @Test func dockerContextsChooseTheEngine() async throws {
         try await EngineFixture.with { fixture in
-            let certs = try Certificates.make()
-            defer { try? FileManager.default.removeItem(atPath: certs) }
-            let port = try fixture.freePort()
-            let relay = try ServerProcess.tlsDocker(port: port, certs: certs)
-            defer { relay.stop() }
-            try await relay.waitForPort(port)
+            let (relay, certs, port) = try await ServerProcess.tlsDocker(fixture)
+            defer {
+                relay.stop()
+                try? FileManager.default.removeItem(atPath: certs)
+            }
             let workspace = try Workspace()
             let config = workspace.root.appendingPathComponent("docker").path
             let (tls, dead) = ("\(fixture.service)-tls", "\(fixture.service)-dead")
@@ -178,6 +176,16 @@ final class ServerProcess {
     /// socat relaying as `arguments` say.
     static func socat(_ arguments: [String]) throws -> ServerProcess {
         ServerProcess(pid: try Spawn.start("/usr/bin/socat", arguments))
+    }
+
+    /// socat serving TLS with client certificates of a throwaway CA, relayed to the Docker socket,
+    /// listening on a free port: the relay, the certificates' folder and the port.
+    static func tlsDocker(_ fixture: EngineFixture) async throws -> (ServerProcess, String, Int) {
+        let certs = try Certificates.make()
+        let port = try fixture.freePort()
+        let relay = try tlsDocker(port: port, certs: certs)
+        try await relay.waitForPort(port)
+        return (relay, certs, port)
     }
 
     /// socat serving TLS with client certificates from `certs` on `port`, relayed to the Docker socket.

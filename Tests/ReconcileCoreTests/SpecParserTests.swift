@@ -279,7 +279,8 @@ struct SpecParserTests {
         yaml += "service: a\nimage: b\nport: 1\n"
         let start = ContinuousClock.now
         let result = issues(yaml)
-        #expect(ContinuousClock.now - start < .seconds(2))
+        // Seconds at most on a loaded 2-core machine with coverage; minutes before the fix.
+        #expect(ContinuousClock.now - start < .seconds(5))
         #expect(
             result == [
                 "staging.yml:5:10: the document has more than 20000 values once aliases are expanded; refusing to read it"
@@ -296,7 +297,7 @@ struct SpecParserTests {
         yaml += "service: a\nimage: b\nport: 1\n"
         let start = ContinuousClock.now
         let result = issues(yaml)
-        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(ContinuousClock.now - start < .seconds(5))
         #expect(
             result == [
                 "staging.yml:2:12: the alias *a0 is used as a mapping key; reconcile does not accept aliases as keys (write the key out)"
@@ -313,7 +314,7 @@ struct SpecParserTests {
             issues(yaml) == [
                 "staging.yml:46:8: the document's text is more than 4 MiB once aliases are expanded; refusing to read it"
             ])
-        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(ContinuousClock.now - start < .seconds(5))
     }
 
     @Test func deepNestingAndASecondDocumentAreRefused() {

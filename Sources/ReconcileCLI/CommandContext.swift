@@ -106,7 +106,9 @@ public struct CommandContext: Sendable {
                 // ssh://: a local socket whose connections each run `ssh … docker system dial-stdio`.
                 var tunnel: (any EngineTunnel)?
                 if case .ssh = endpoint.transport {
-                    tunnel = try SSHTunnel.start(endpoint, options: SSHTunnel.options(environment: environment))
+                    let started = try SSHTunnel.start(endpoint, options: SSHTunnel.options(environment: environment))
+                    StopSignals.atSignal { started.stop() }
+                    tunnel = started
                 }
                 return try await DockerEngine.connect(endpoint, credentials: credentials, tunnel: tunnel)
             }, ask: ask, progress: progress, hostPorts: SocketHostPorts(),

@@ -58,6 +58,13 @@ final class Interruption: @unchecked Sendable {
 public enum StopSignals {
     /// The applies listening now; with none, a signal ends the process as by default.
     static let listeners = Locked<[Interruption]>([])
+    /// What to undo before a signal ends the process (an ssh tunnel's socket and processes).
+    static let cleanups = Locked<[@Sendable () -> Void]>([])
+
+    /// Runs `action` if a signal ends the process before it is done (it must be safe to run twice).
+    public static func atSignal(_ action: @escaping @Sendable () -> Void) {
+        cleanups.withLock { $0.append(action) }
+    }
     private static let prepared = Locked(false)
     /// The pipe's write end, for the handler (which may read only such a global).
     nonisolated(unsafe) private static var writeEnd: Int32 = -1
@@ -86,7 +93,9 @@ public enum StopSignals {
                 let number = Int32(byte)
                 let listening = listeners.withLock { $0 }
                 if listening.isEmpty {
-                    // Nobody is deploying: end as the signal's default would.
+                    // Nobody is deploying: undo what must not outlive the process, then end as the
+                    // signal's default would.
+                    for action in cleanups.withLock({ $0 }) { action() }
                     signal(number, SIG_DFL)
                     kill(getpid(), number)
                 }

@@ -22,7 +22,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
             let check =
                 endpoint.hasPrefix("ssh://")
                 ? "check that `\(Self.sshCommand(endpoint))` works "
-                    + "as this user (keys in ssh-agent or ~/.ssh/config; RECONCILE_SSH_OPTIONS adds ssh options)"
+                    + "as this user, with the options in RECONCILE_SSH_OPTIONS if set (keys in ssh-agent or ~/.ssh/config)"
                 : endpoint.contains("(docker context ")
                     ? "is dockerd running there, and is the docker context right (`docker context ls`)?"
                     : "is dockerd running, or is DOCKER_HOST set?"
@@ -51,7 +51,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
             port = "-p \(address[address.index(after: colon)...]) "
             address = String(address[..<colon])
         }
-        return "ssh \(port)\(address) docker version"
+        return "ssh -o BatchMode=yes \(port)\(address) docker version"
     }
 
     /// What to do about the engine errors people meet most.

@@ -51,9 +51,19 @@ public struct Verifier: Sendable {
                 let elapsed = clock.now() - startedAt
                 let container: ContainerSnapshot?
                 do {
-                    container = try await engine.inspectContainer(containerID)
+                    // Within what is left of the gate: an engine (or the ssh link to it) that stops
+                    // answering must not hold the gate past its deadline, and must be named as the cause.
+                    container = try await Deadline.run(max(.milliseconds(1), run.left)) {
+                        try await engine.inspectContainer(containerID)
+                    }
+                } catch is DeadlineExceeded {
+                    return Verdict(
+                        failure: "the Docker engine did not answer during the gate (an inspect of the container took "
+                            + "longer than the gate's deadline of \(Quantities.format(run.bound))); check the engine "
+                            + "and the connection to it",
+                        lines: run.lines)
                 } catch {
-                    // The engine did not answer in time; the probe below still tells whether it serves.
+                    // The engine answered with an error; the probe below still tells whether it serves.
                     container = ContainerSnapshot(id: containerID, name: "", image: "", imageID: "", state: .running)
                 }
                 guard let container else {

@@ -84,7 +84,8 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
         do {
             endpoint = try from(environment: ["DOCKER_HOST": host])
         } catch let error as EndpointError {
-            throw ContextError(context: name, reason: "points at \(host), which is not usable: \(error.reason)")
+            throw ContextError(
+                context: name, reason: "points at \(redacted(host)), which is not usable: \(error.reason)")
         }
         endpoint.context = name
         if case .tcp = endpoint.transport {
@@ -146,37 +147,82 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `ssh://[user@]host[:port]` as the docker CLI does (no path, no password).
     static func ssh(_ text: String) throws -> Transport {
+        let shown = redacted(text)
         var address = text.dropFirst("ssh://".count)
         if address.hasSuffix("/") { address = address.dropLast() }
         guard !address.isEmpty, !address.contains("/") else {
-            throw EndpointError(host: text, reason: "expected ssh://[USER@]HOST[:PORT] with no path")
+            throw EndpointError(host: shown, reason: "expected ssh://[USER@]HOST[:PORT] with no path")
         }
         var user: String?
         if let at = address.lastIndex(of: "@") {
             let name = address[..<at]
-            guard !name.isEmpty, !name.contains(":") else {
+            guard !name.contains(":") else {
                 throw EndpointError(
-                    host: text, reason: "a password in the URL is not supported; use a key (ssh-agent) instead")
+                    host: shown, reason: "a password in the URL is not supported; use a key (ssh-agent) instead")
+            }
+            // A user name as ssh takes it: no spaces, no control characters, not an option.
+            guard !name.isEmpty, !name.hasPrefix("-"),
+                name.allSatisfy({ ($0.isLetter || $0.isNumber || "._-".contains($0)) && $0.isASCII })
+            else {
+                throw EndpointError(host: shown, reason: "the user name before @ must be letters, digits, . _ or -")
             }
             user = String(name)
             address = address[address.index(after: at)...]
         }
         var port: Int?
-        if let colon = address.lastIndex(of: ":"), !address.hasPrefix("[") || address[..<colon].hasSuffix("]") {
-            guard let number = Int(address[address.index(after: colon)...]), (1...65535).contains(number) else {
-                throw EndpointError(host: text, reason: "the port must be a number from 1 to 65535")
+        if address.hasPrefix("[") {
+            // [IPv6]:port
+            guard let close = address.firstIndex(of: "]") else {
+                throw EndpointError(host: shown, reason: "an IPv6 address needs its closing bracket: [::1]")
+            }
+            let rest = address[address.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":"), let number = Self.port(rest.dropFirst()) else {
+                    throw EndpointError(host: shown, reason: "the port must be a number from 1 to 65535")
+                }
+                port = number
+            }
+            address = address[address.index(after: address.startIndex)..<close]
+        } else if address.filter({ $0 == ":" }).count > 1 {
+            throw EndpointError(host: shown, reason: "write an IPv6 address in brackets: ssh://user@[::1]:22")
+        } else if let colon = address.firstIndex(of: ":") {
+            guard let number = Self.port(address[address.index(after: colon)...]) else {
+                throw EndpointError(host: shown, reason: "the port must be a number from 1 to 65535")
             }
             port = number
             address = address[..<colon]
         }
-        let host = String(address).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let host = String(address)
         // ssh would read a leading "-" as an option: refuse it rather than pass it on.
-        guard !host.isEmpty, !host.hasPrefix("-"), !(user ?? "").hasPrefix("-"),
-            host.allSatisfy({ $0.isLetter || $0.isNumber || ".-_:".contains($0) })
+        guard !host.isEmpty, !host.hasPrefix("-"),
+            host.allSatisfy({ ($0.isLetter || $0.isNumber || ".-_:".contains($0)) && $0.isASCII })
         else {
-            throw EndpointError(host: text, reason: "\"\(host)\" is not a host name")
+            throw EndpointError(host: shown, reason: "\"\(host)\" is not a host name")
         }
         return .ssh(user: user, host: host, port: port)
+    }
+
+    /// A port as digits only (`+22` and `22:22` are not ports).
+    static func port(_ text: Substring) -> Int? {
+        guard !text.isEmpty, text.count <= 5, text.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(text),
+            (1...65535).contains(number)
+        else { return nil }
+        return number
+    }
+
+    /// A URL as it may be shown: a password in it replaced by `***`, control characters escaped.
+    static func redacted(_ url: String) -> String {
+        var text = url
+        if let scheme = text.range(of: "://") {
+            let authority = text[scheme.upperBound...].prefix { $0 != "/" }
+            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
+                text.replaceSubrange(text.index(after: colon)..<at, with: "***")
+            }
+        }
+        return text.unicodeScalars.map { scalar -> String in
+            scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value)
+                ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
+        }.joined()
     }
 
     public var description: String {
@@ -216,7 +262,8 @@ public struct EndpointError: Error, Sendable, CustomStringConvertible {
     public var host: String
     public var reason: String
 
-    public var description: String { "DOCKER_HOST=\(host) is not usable: \(reason)" }
+    /// A password in the URL never shows: it would reach cron mail and CI logs.
+    public var description: String { "DOCKER_HOST=\(DockerEndpoint.redacted(host)) is not usable: \(reason)" }
 }
 
 /// A local socket that leads to a remote engine (an ssh process per connection). The engine's

@@ -209,7 +209,7 @@ public final class DockerEngine: ContainerEngine {
 
     /// ssh's own line says it best ("Permission denied (publickey)", "Could not resolve hostname").
     static func sshReason(_ said: String) -> String {
-        said.hasPrefix("ssh: ") ? said : "ssh: \(said)"
+        said.hasPrefix("ssh") ? said : "ssh: \(said)"
     }
 
     /// What to do when the socket refuses this user: join the group that owns it.

@@ -18,6 +18,8 @@ public final class SSHTunnel: EngineTunnel, @unchecked Sendable {
     private let lock = NSLock()
     private var failure: String?
     private var stopped = false
+    /// The ssh processes running now, ended by `stop()`.
+    private var running: Set<pid_t> = []
 
     /// Opens the local socket and starts accepting; ssh runs only when a connection comes.
     public static func start(_ endpoint: DockerEndpoint, options: [String] = [], searchPath: String? = nil) throws
@@ -26,7 +28,9 @@ public final class SSHTunnel: EngineTunnel, @unchecked Sendable {
         guard case .ssh(let user, let host, let port) = endpoint.transport else {
             throw TunnelError("\(endpoint) is not an ssh:// engine")
         }
-        var template = Array((NSTemporaryDirectory() + "/reconcile-ssh-XXXXXX").utf8CString)
+        let temporary =
+            NSTemporaryDirectory().hasSuffix("/") ? String(NSTemporaryDirectory().dropLast()) : NSTemporaryDirectory()
+        var template = Array((temporary + "/reconcile-ssh-XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer -> Bool in
             guard let base = buffer.baseAddress else { return false }
             return mkdtemp(base) != nil
@@ -35,13 +39,21 @@ public final class SSHTunnel: EngineTunnel, @unchecked Sendable {
         let folder = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let path = folder + "/docker.sock"
         let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard listener >= 0 else { throw TunnelError("cannot open a socket: \(Self.errorText())") }
+        guard listener >= 0 else {
+            let text = errorText()
+            rmdir(folder)
+            throw TunnelError("cannot open a socket: \(text)")
+        }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
             close(listener)
-            throw TunnelError("the temporary folder's path is too long for a socket: \(path)")
+            rmdir(folder)
+            throw TunnelError(
+                "the temporary folder's path is too long for a socket (\(bytes.count) bytes, at most "
+                    + "\(MemoryLayout.size(ofValue: address.sun_path) - 1)): set TMPDIR to a shorter folder, such as /tmp"
+            )
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (index, byte) in bytes.enumerated() { raw[index] = byte }
@@ -54,6 +66,8 @@ public final class SSHTunnel: EngineTunnel, @unchecked Sendable {
         guard bound == 0, listen(listener, 16) == 0 else {
             let text = errorText()
             close(listener)
+            unlink(path)
+            rmdir(folder)
             throw TunnelError("cannot listen on \(path): \(text)")
         }
         var arguments = ["-o", "ConnectTimeout=10", "-o", "BatchMode=yes", "-T"] + options
@@ -82,10 +96,12 @@ public final class SSHTunnel: EngineTunnel, @unchecked Sendable {
 
     public func lastFailure() -> String? { lock.withLock { failure } }
 
+    /// Stops accepting, ends the ssh processes still running, and removes the socket and its
+    /// folder. Safe to call twice, and from the signal thread.
     public func stop() {
-        let first = lock.withLock { () -> Bool in
+        let (first, children) = lock.withLock { () -> (Bool, Set<pid_t>) in
             defer { stopped = true }
-            return !stopped
+            return (!stopped, running)
         }
         guard first else { return }
         // shutdown(2) wakes the accept(2) blocked in the other thread; close alone would not.
@@ -93,6 +109,8 @@ public final class SSHTunnel: EngineTunnel, @unchecked Sendable {
         close(listener)
         unlink(socketPath)
         rmdir(folder)
+        // An ssh whose remote never answers would otherwise outlive reconcile.
+        for pid in children { kill(pid, SIGTERM) }
     }
 
     private func acceptLoop() {
@@ -112,29 +130,81 @@ public final class SSHTunnel: EngineTunnel, @unchecked Sendable {
         }
     }
 
-    /// Runs ssh with `connection` as its standard input and output; records what it said if it failed.
+    /// Runs ssh with `connection` as its standard input and output; records what it said if it
+    /// failed. Its standard error goes to an unlinked file, so that any amount of it is fine and
+    /// the last line can be read afterwards.
     private func dial(_ connection: Int32) {
         let input = fcntl(connection, F_DUPFD_CLOEXEC, 0)
-        guard input >= 0 else {
+        guard input >= 0, let errors = try? ProcessInput.file("") else {
+            if input >= 0 { close(input) }
             close(connection)
             return
         }
+        let errorsCopy = fcntl(errors, F_DUPFD_CLOEXEC, 0)
         let arguments = self.arguments
         let environment = searchPath.map { Environment.inherit.updating(["PATH": $0]) } ?? .inherit
         Task.detached { [weak self] in
+            defer { if errorsCopy >= 0 { close(errorsCopy) } }
+            var spawned: pid_t?
             do {
                 let result = try await run(
                     .name("ssh"), arguments: Arguments(arguments), environment: environment,
                     input: .fileDescriptor(.init(rawValue: input), closeAfterSpawningProcess: true),
                     output: .fileDescriptor(.init(rawValue: connection), closeAfterSpawningProcess: true),
-                    error: .string(limit: 1 << 14))
-                if case .exited(let code) = result.terminationStatus, code == 0 { return }
-                let said = result.standardError.split(separator: "\n").last.map(String.init) ?? ""
-                self?.record(said.isEmpty ? "ssh ended with \(result.terminationStatus)" : said)
+                    error: .fileDescriptor(.init(rawValue: errors), closeAfterSpawningProcess: true)
+                ) { execution in
+                    spawned = execution.processIdentifier.value
+                    self?.track(execution.processIdentifier.value)
+                }
+                if let spawned { self?.untrack(spawned) }
+                if case .exited(0) = result.terminationStatus { return }
+                let said = Self.lastLine(of: errorsCopy)
+                let how: String
+                if case .exited(let code) = result.terminationStatus {
+                    how =
+                        "ssh exited with code \(code)\(code == 255 ? "" : " (did `docker system dial-stdio` fail on the remote?)")"
+                } else {
+                    how = "ssh was ended (\(result.terminationStatus))"
+                }
+                self?.record(said ?? how)
             } catch {
+                if let spawned { self?.untrack(spawned) }
                 self?.record("cannot run ssh (is the OpenSSH client installed and on PATH?)")
             }
         }
+    }
+
+    private func track(_ pid: pid_t) {
+        let late = lock.withLock { () -> Bool in
+            running.insert(pid)
+            return stopped
+        }
+        // Stopped while it was starting: it must not outlive the tunnel either.
+        if late { kill(pid, SIGTERM) }
+    }
+
+    private func untrack(_ pid: pid_t) { _ = lock.withLock { running.remove(pid) } }
+
+    /// The last non-empty line in the file, control characters shown escaped (a remote host's
+    /// banner must not clear the screen); nil when it is empty.
+    static func lastLine(of descriptor: Int32) -> String? {
+        guard descriptor >= 0 else { return nil }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_size > 0 else { return nil }
+        let length = Int(min(info.st_size, 16 << 10))
+        var bytes = [UInt8](repeating: 0, count: length)
+        let read = bytes.withUnsafeMutableBytes {
+            pread(descriptor, $0.baseAddress, length, off_t(info.st_size) - off_t(length))
+        }
+        guard read > 0 else { return nil }
+        let text = String(decoding: bytes.prefix(read), as: UTF8.self)
+        guard let line = text.split(whereSeparator: \.isNewline).last(where: { !$0.allSatisfy(\.isWhitespace) }) else {
+            return nil
+        }
+        return line.unicodeScalars.map { scalar -> String in
+            scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value)
+                ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
+        }.joined().trimmingCharacters(in: .whitespaces)
     }
 
     private func record(_ line: String) {

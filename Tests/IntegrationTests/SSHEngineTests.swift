@@ -74,17 +74,19 @@ struct SSHEngineTests {
                 "environments/staging.yml",
                 fixture.yaml(image: "reconcile-fixture:v1", port: port, extra: ApplyIntegrationTests.fastGate))
             let host = "ssh://root@127.0.0.1:\(server.port)"
+            // A temporary folder of its own, so that other tests' tunnels do not count.
+            let temporary = workspace.root.appendingPathComponent("tmp").path
+            try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
             func run(_ arguments: [String], options: String, host: String = host) throws -> (
                 code: Int32, output: String
             ) {
                 try Binary.run(
                     arguments,
                     environment: [
-                        "DOCKER_HOST": host, "RECONCILE_SSH_OPTIONS": options,
+                        "DOCKER_HOST": host, "RECONCILE_SSH_OPTIONS": options, "TMPDIR": temporary,
                         "RECONCILE_STATE_DIR": workspace.root.appendingPathComponent("state").path,
                     ])
             }
-            let tunnelsBefore = try Self.tunnelFolders()
 
             let diff = try run(["diff", file], options: server.options())
             #expect(diff.code == 2, "\(diff.output)")
@@ -100,7 +102,8 @@ struct SSHEngineTests {
             #expect(refused.code == 1)
             #expect(refused.output.contains("Permission denied (publickey"), "\(refused.output)")
             #expect(
-                refused.output.contains("check that `ssh -p \(server.port) root@127.0.0.1 docker version` works"),
+                refused.output.contains(
+                    "check that `ssh -o BatchMode=yes -p \(server.port) root@127.0.0.1 docker version` works"),
                 "\(refused.output)")
             let unknown = try run(["diff", file], options: server.options(knownHosts: false))
             #expect(unknown.code == 1)
@@ -111,15 +114,57 @@ struct SSHEngineTests {
                 nothing.output.contains("connect to host 127.0.0.1 port 1: Connection refused"), "\(nothing.output)")
 
             // Every run removed its socket folder, and no ssh of ours is left running.
-            #expect(try Self.tunnelFolders() == tunnelsBefore)
+            #expect(try Self.tunnelFolders(in: temporary).isEmpty)
             try await fixture.removeServiceContainers()
         }
     }
 
-    static func tunnelFolders() throws -> Set<String> {
-        Set(
-            try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter {
-                $0.hasPrefix("reconcile-ssh-")
-            })
+    /// A signal while ssh is still connecting (to a server that accepts and never answers) ends
+    /// reconcile as the signal's default does, and takes the socket folder and the ssh with it.
+    @Test func aSignalWhileConnectingLeavesNothingBehind() async throws {
+        try await EngineFixture.with { fixture in
+            let port = try fixture.freePort()
+            let silent = try ServerProcess.socat([
+                "TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "EXEC:/bin/sleep 60",
+            ])
+            defer { silent.stop() }
+            try await silent.waitForPort(port)
+            let workspace = try Workspace()
+            let file = try workspace.write("environments/staging.yml", fixture.yaml(port: try fixture.freePort()))
+            // A temporary folder of its own, so that other tests' tunnels do not count.
+            let temporary = workspace.root.appendingPathComponent("tmp").path
+            try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+            let log = workspace.root.appendingPathComponent("status.log").path
+            let pid = try Spawn.start(
+                CrashSafetyTests.binary, ["status", file],
+                environment: ["DOCKER_HOST": "ssh://root@127.0.0.1:\(port)", "TMPDIR": temporary], output: log)
+            // Once ssh is connecting: the tunnel's folder exists.
+            var waited = 0
+            while try Self.tunnelFolders(in: temporary).isEmpty, waited < 300 {
+                try await Task.sleep(for: .milliseconds(50))
+                waited += 1
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            kill(pid, SIGTERM)
+            #expect(Spawn.wait(pid) == -1, "ended by the signal, as by default")
+            #expect(try Self.tunnelFolders(in: temporary).isEmpty, "the socket folder was left behind")
+            // The ssh it started is gone too (it would otherwise wait out its ConnectTimeout).
+            var left = true
+            for _ in 0..<40 where left {
+                let listing = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+                left = listing.contains { entry in
+                    guard Int32(entry) != nil,
+                        let command = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+                    else { return false }
+                    return String(decoding: command, as: UTF8.self).contains("\(port)\u{0}--\u{0}127.0.0.1")
+                }
+                if left { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(!left, "an ssh to port \(port) outlived reconcile")
+        }
+    }
+
+    static func tunnelFolders(in folder: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("reconcile-ssh-") }
     }
 }

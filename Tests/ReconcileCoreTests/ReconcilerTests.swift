@@ -511,6 +511,19 @@ struct ReconcilerTests {
         let late = await slow.verify(stalled, containerID: id, startedAt: .zero, restartsBefore: 0)
         #expect(late.failure?.hasPrefix("the gate did not finish within its deadline of 17m45s") == true, "\(late)")
         #expect(slowClock.now() < stalled.gateBound() + .seconds(600))
+
+        // An inspect that never answers: the gate ends at its deadline and names the engine, not the app.
+        var quick = stalled
+        quick.health.attempts = 1
+        quick.health.interval = .milliseconds(100)
+        quick.health.timeout = .milliseconds(100)
+        var silent = SlowInspectEngine(inner: engine, clock: ManualClock())
+        silent.hangs = true
+        let started = ContinuousClock.now
+        let mute = await Verifier(engine: silent, probe: probe, clock: ManualClock()).verify(
+            quick, containerID: id, startedAt: .zero, restartsBefore: 0)
+        #expect(mute.failure?.hasPrefix("the Docker engine did not answer during the gate") == true, "\(mute)")
+        #expect(ContinuousClock.now - started < quick.gateBound() + .seconds(10))
     }
 
     /// Issue 8, class 10: a failed rollback says what really runs, not a fixed sentence.
@@ -739,11 +752,14 @@ final class StallingProbe: HealthProbe, Sendable {
 struct SlowInspectEngine: ContainerEngine {
     let inner: FakeEngine
     let clock: ManualClock
+    /// Never answers an inspect at all (an engine, or the ssh link to it, gone silent).
+    var hangs = false
 
     func ping() async throws { try await inner.ping() }
     func version() async throws -> EngineVersion { try await inner.version() }
     func containers() async throws -> [ContainerSnapshot] { try await inner.containers() }
     func inspectContainer(_ idOrName: String) async throws -> ContainerSnapshot? {
+        if hangs { try await Task.sleep(for: .seconds(3600)) }
         clock.advance(by: .seconds(600))
         return try await inner.inspectContainer(idOrName)
     }

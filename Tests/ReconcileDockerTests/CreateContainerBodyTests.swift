@@ -57,7 +57,7 @@ struct DockerEndpointTests {
         #expect(endpoint.description == shown)
         #expect(
             EngineError.unreachable(endpoint: "ssh://deploy@web1:2222", reason: "x").description.contains(
-                "check that `ssh -p 2222 deploy@web1 docker version` works"))
+                "check that `ssh -o BatchMode=yes -p 2222 deploy@web1 docker version` works"))
     }
 
     @Test func defaultsToTheLocalSocket() throws {
@@ -89,13 +89,28 @@ struct DockerEndpointTests {
         ),
         (
             "ssh://u:pw@host",
-            "DOCKER_HOST=ssh://u:pw@host is not usable: a password in the URL is not supported; use a key (ssh-agent) instead"
+            // The password itself is never shown: it would reach cron mail and CI logs.
+            "DOCKER_HOST=ssh://u:***@host is not usable: a password in the URL is not supported; use a key (ssh-agent) instead"
         ),
         (
             "ssh://-oProxyCommand=x",
             "DOCKER_HOST=ssh://-oProxyCommand=x is not usable: \"-oProxyCommand=x\" is not a host name"
         ),
         ("ssh://host:99999", "DOCKER_HOST=ssh://host:99999 is not usable: the port must be a number from 1 to 65535"),
+        ("ssh://host:+22", "DOCKER_HOST=ssh://host:+22 is not usable: the port must be a number from 1 to 65535"),
+        (
+            "ssh://@host",
+            "DOCKER_HOST=ssh://@host is not usable: the user name before @ must be letters, digits, . _ or -"
+        ),
+        (
+            "ssh://u@::1",
+            "DOCKER_HOST=ssh://u@::1 is not usable: write an IPv6 address in brackets: ssh://user@[::1]:22"
+        ),
+        (
+            "ssh://u@h:22:22",
+            "DOCKER_HOST=ssh://u@h:22:22 is not usable: write an IPv6 address in brackets: ssh://user@[::1]:22"
+        ),
+        ("ssh://u@[::1", "DOCKER_HOST=ssh://u@[::1 is not usable: an IPv6 address needs its closing bracket: [::1]"),
         (
             "npipe:////./pipe/docker_engine",
             "DOCKER_HOST=npipe:////./pipe/docker_engine is not usable: only unix:// and tcp:// are supported"

@@ -1,7 +1,8 @@
 import Foundation
 import ReconcileCore
-import ReconcileSystem
 import Testing
+
+@testable import ReconcileSystem
 
 /// Issue 10: docker credential helpers run as processes, the docker CLI's protocol, no shell.
 struct CredentialHelperProcessTests {
@@ -94,5 +95,18 @@ struct CredentialHelperProcessTests {
         }
         #expect(gone, "the helper's child \(orphan) outlived it")
         if !gone { kill(orphan, SIGKILL) }
+    }
+
+    /// ssh's last line: CRLF endings split, empty lines skipped, control characters escaped.
+    @Test func sshsLastLineIsOneLineAndPrintable() throws {
+        let descriptor = try #require(try? ProcessInput.file("debug1: x\r\nPermission denied (publickey).\r\n\r\n"))
+        defer { close(descriptor) }
+        #expect(SSHTunnel.lastLine(of: descriptor) == "Permission denied (publickey).")
+        let hostile = try #require(try? ProcessInput.file("banner\n\u{1B}[2J\u{1B}[31mPWNED\n"))
+        defer { close(hostile) }
+        #expect(SSHTunnel.lastLine(of: hostile) == "\\u{1b}[2J\\u{1b}[31mPWNED")
+        let empty = try #require(try? ProcessInput.file(""))
+        defer { close(empty) }
+        #expect(SSHTunnel.lastLine(of: empty) == nil)
     }
 }

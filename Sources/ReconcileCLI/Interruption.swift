@@ -38,9 +38,7 @@ final class Interruption: @unchecked Sendable {
     }
 
     /// A signal came (from the reader thread).
-    func deliver(_ number: Int32) { received(number) }
-
-    private func received(_ number: Int32) {
+    fileprivate func received(_ number: Int32) {
         let (first, environment) = lock.withLock { () -> (Bool, String?) in
             let first = caught == nil
             if first { caught = number }
@@ -99,7 +97,7 @@ public enum StopSignals {
                     signal(number, SIG_DFL)
                     kill(getpid(), number)
                 }
-                for interruption in listening { interruption.deliver(number) }
+                for interruption in listening { interruption.received(number) }
             }
         }.start()
         for number in [SIGINT, SIGTERM, SIGHUP] {

@@ -109,8 +109,12 @@ struct PlanRenderer {
             case 0x0D: result += "\\r"
             case 0x09: result += "\\t"
             case 0x1B: result += "\\e"
-            case 0x00..<0x20, 0x7F..<0xA0: result += "\\u{\(String(scalar.value, radix: 16))}"
-            default: result.unicodeScalars.append(scalar)
+            default:
+                if let escaped = Printable.escape(scalar) {
+                    result += escaped
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
             }
         }
         return result

@@ -219,10 +219,7 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
                 text.replaceSubrange(text.index(after: colon)..<at, with: "***")
             }
         }
-        return text.unicodeScalars.map { scalar -> String in
-            scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value)
-                ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
-        }.joined()
+        return Printable.escapingControls(text)
     }
 
     public var description: String {
@@ -283,10 +280,6 @@ public struct ContextError: Error, Sendable, Equatable, CustomStringConvertible 
     /// Control characters in a context's name (it may come from a file) are shown escaped, so that
     /// a name cannot clear the screen or colour what follows.
     public var description: String {
-        let shown = context.unicodeScalars.map { scalar -> String in
-            scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value)
-                ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
-        }.joined()
-        return "docker context \"\(shown)\" \(reason)"
+        "docker context \"\(Printable.escapingControls(context))\" \(reason)"
     }
 }

@@ -201,10 +201,7 @@ public final class SSHTunnel: EngineTunnel, @unchecked Sendable {
         guard let line = text.split(whereSeparator: \.isNewline).last(where: { !$0.allSatisfy(\.isWhitespace) }) else {
             return nil
         }
-        return line.unicodeScalars.map { scalar -> String in
-            scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value)
-                ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
-        }.joined().trimmingCharacters(in: .whitespaces)
+        return Printable.escapingControls(String(line)).trimmingCharacters(in: .whitespaces)
     }
 
     private func record(_ line: String) {

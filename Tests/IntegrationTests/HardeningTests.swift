@@ -16,6 +16,19 @@ struct HardeningTests {
 
     var binary: String { CrashSafetyTests.binary }
 
+    /// Runs the binary's apply of `file`, sends `signal` once its output shows `step`, and
+    /// returns its exit status.
+    func applySignalled(_ signal: Int32, at step: String, file: String, scene: ApplyIntegrationTests.Scene)
+        async throws -> Int32
+    {
+        let log = scene.workspace.root.appendingPathComponent("signalled-\(signal).log").path
+        let pid = try Spawn.start(
+            binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state], output: log)
+        try await Spawn.waitFor(step, in: log)
+        kill(pid, signal)
+        return Spawn.wait(pid)
+    }
+
     /// Class 4: a new version that answers its headers and then stalls mid-body fails its gate in
     /// bounded time, and the previous version serves again.
     @Test func aServerThatStallsMidBodyIsRolledBackInBoundedTime() async throws {
@@ -104,12 +117,7 @@ struct HardeningTests {
             #expect(try await scene.fixture.engine.inspectContainer(scene.name)?.image == "reconcile-fixture:v1")
 
             _ = try scene.write(image: "unhealthy-404", extra: "health: {startup: 2s, interval: 300ms, attempts: 3}")
-            let failingLog = scene.workspace.root.appendingPathComponent("failing.log").path
-            let failing = try Spawn.start(
-                binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state], output: failingLog)
-            try await Spawn.waitFor("staging: start", in: failingLog)
-            kill(failing, SIGTERM)
-            #expect(Spawn.wait(failing) == 3)
+            #expect(try await applySignalled(SIGTERM, at: "staging: start", file: file, scene: scene) == 3)
             #expect(try await scene.health().contains(#""version":"v1""#))
         }
     }
@@ -247,12 +255,9 @@ struct HardeningTests {
             #expect(try await scene.health().contains(#""version":"v2""#))
 
             _ = try scene.write(image: "slow", extra: "health: {startup: 10s, interval: 500ms, attempts: 3}")
-            let hangupLog = scene.workspace.root.appendingPathComponent("hangup.log").path
-            let hangup = try Spawn.start(
-                binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state], output: hangupLog)
-            try await Spawn.waitFor("staging: start", in: hangupLog)
-            kill(hangup, SIGHUP)
-            #expect(Spawn.wait(hangup) == 0, "the deploy finished and converged: its outcome is the exit code")
+            #expect(
+                try await applySignalled(SIGHUP, at: "staging: start", file: file, scene: scene) == 0,
+                "the deploy finished and converged: its outcome is the exit code")
             #expect(try await scene.health().contains(#""version":"slow""#))
             let containers = try await scene.containers()
             #expect(containers.filter { $0.name == scene.name }.count == 1)

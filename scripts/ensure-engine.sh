@@ -16,6 +16,7 @@ command -v openssl >/dev/null 2>&1 || need_install+=(openssl)
 [ -x /usr/bin/htpasswd ] || need_install+=(apache2-utils)
 [ -x /usr/sbin/sshd ] || need_install+=(openssh-server)
 [ -x /usr/bin/ssh ] || need_install+=(openssh-client)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_install+=(haproxy)
 if [ ${#need_install[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         log "missing ${need_install[*]}; run as root or install them with apt-get"

@@ -11,9 +11,12 @@
 #   reconcile-fixture:crash          exits with code 3 after 1 s
 #   reconcile-fixture:stall          answers its headers, then stalls mid-body for an hour
 #   acme/devops-fastapi:latest, :v1, :v2, :broken   the demo's stand-in app on 8000
+#   reconcile-proxy:2.6              HAProxy from Debian's package (binary and its libraries),
+#                                    laid out as the official haproxy image: blue-green's proxy
+# Every web server also answers /cgi-bin/slow after 3 s with its version (a request in flight).
 set -euo pipefail
 
-FIXTURE_VERSION=6
+FIXTURE_VERSION=7
 BUSYBOX=$(command -v busybox || echo /bin/busybox)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -32,6 +35,10 @@ rootfs() {
     printf '<h1>devops-fastapi %s</h1>\n' "$1" >"$dir/www/index.html"
     printf '[{"id":1,"name":"first"}]\n' >"$dir/www/items"
     if [ -n "$2" ]; then printf '%s\n' "$2" >"$dir/www/health"; fi
+    mkdir -p "$dir/www/cgi-bin"
+    printf '#!/bin/sh\n/bin/busybox sleep 3\nprintf "Content-Type: text/plain\\r\\n\\r\\nslow %s\\n"\n' "$1" \
+        >"$dir/www/cgi-bin/slow"
+    chmod +x "$dir/www/cgi-bin/slow"
     printf '%s' "$dir"
 }
 
@@ -83,3 +90,22 @@ for version in v1 v2; do
 done
 if ! current acme/devops-fastapi:latest; then docker tag acme/devops-fastapi:v1 acme/devops-fastapi:latest; fi
 build acme/devops-fastapi:broken 8000 "$(rootfs broken '{"status":"unhealthy"}')" "$(serve 8000)"
+
+# The proxy: Debian's haproxy binary with the libraries it links, at the official image's paths.
+if ! current reconcile-proxy:2.6; then
+    haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
+    dir=$(mktemp -d "$work/proxy.XXXX")
+    mkdir -p "$dir/usr/local/sbin" "$dir/usr/local/etc/haproxy" "$dir/etc" "$dir/tmp" "$dir/var/lib/haproxy"
+    cp "$haproxy" "$dir/usr/local/sbin/haproxy"
+    for lib in $(ldd "$haproxy" | grep -o '/[^ ]*'); do
+        mkdir -p "$dir$(dirname "$lib")"
+        cp -L "$lib" "$dir$lib"
+    done
+    printf 'hosts: files dns\n' >"$dir/etc/nsswitch.conf"
+    tar -C "$dir" -cf "$work/proxy.tar" .
+    docker import \
+        --change "LABEL io.reconcile.fixture=$FIXTURE_VERSION" \
+        --change 'CMD ["/usr/local/sbin/haproxy", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
+        "$work/proxy.tar" reconcile-proxy:2.6 >/dev/null
+    echo "fixture-images: built reconcile-proxy:2.6"
+fi

@@ -119,6 +119,7 @@ extension Reconcile {
             reconciler.revisions = context.revisions
             reconciler.secretFiles = TmpfsSecretFiles(
                 root: TmpfsSecretFiles.defaultRoot(environment: context.environment))
+            reconciler.proxies = ProxyFolders(stateDirectory: store.location)
             return reconciler
         }
 

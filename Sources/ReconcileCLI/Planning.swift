@@ -30,7 +30,8 @@ struct Planning {
                 notes.append(nil)
             }
         }
-        var host = try await Observer(engine: engine, hostPorts: context.hostPorts).observe(specs)
+        let proxies = store.map { ProxyFolders(stateDirectory: $0.location) }
+        var host = try await Observer(engine: engine, hostPorts: context.hostPorts, proxies: proxies).observe(specs)
         for pin in desired.compactMap(\.pin) { host.images[pin.id] = try await engine.inspectImage(pin.id) }
         let plans = zip(desired, notes).map { environment, note in
             var plan = Differ.plan(environment, host: host)

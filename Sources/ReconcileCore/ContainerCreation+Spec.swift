@@ -46,6 +46,11 @@ extension ContainerCreation {
             restart: spec.restart, memory: spec.memory, cpus: spec.cpus, stopTimeout: spec.stopTimeout,
             healthcheck: spec.dockerHealthcheck)
         self.mounts = mounts
+        if spec.strategy == .blueGreen {
+            // Behind the proxy: reachable on the environment's network only.
+            self.port = nil
+            self.network = spec.networkName
+        }
     }
 
     /// With `secrets_mode: file`, writes the secret values to files for `container` (nil otherwise).

@@ -25,6 +25,12 @@ public protocol ContainerEngine: Sendable {
     func stopContainer(_ id: String, timeout: Duration) async throws
     func renameContainer(_ id: String, to name: String) async throws
     func removeContainer(_ id: String, force: Bool) async throws
+    /// A network by name, or nil when there is none.
+    func network(_ name: String) async throws -> NetworkSnapshot?
+    /// Creates a bridge network with `labels`.
+    func createNetwork(_ name: String, labels: [String: String]) async throws
+    /// Removes a network; one that is gone already is not an error.
+    func removeNetwork(_ name: String) async throws
     /// The last `tail` lines of a container's stdout and stderr.
     func logs(_ id: String, tail: Int) async throws -> String
     /// Container events (create, start, die, stop, destroy, rename, health_status) from now on.
@@ -69,6 +75,8 @@ public struct ContainerSnapshot: Sendable, Equatable {
     /// What the engine says it was really created with (inspect only; nil from a list).
     public var actual: ActualConfig?
     public var ports: [PublishedPort]
+    /// The container's IPv4 address on each network it is attached to, by network name.
+    public var networks: [String: String] = [:]
 
     public init(
         id: String, name: String, image: String, imageID: String, state: ContainerState, health: String? = nil,
@@ -136,6 +144,19 @@ public struct PublishedPort: Sendable, Equatable, Codable {
     }
 }
 
+/// A network, reduced to what reconcile reasons about.
+public struct NetworkSnapshot: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var labels: [String: String]
+
+    public init(id: String, name: String, labels: [String: String]) {
+        self.id = id
+        self.name = name
+        self.labels = labels
+    }
+}
+
 /// A local image.
 public struct ImageSnapshot: Sendable, Equatable {
     public var id: String
@@ -191,8 +212,12 @@ public struct ContainerCreation: Sendable, Equatable {
     public var cpus: Double?
     public var stopTimeout: Duration
     public var healthcheck: DockerHealthcheck?
-    /// Host files mounted read-only into the container (secrets with `secrets_mode: file`).
+    /// Host files mounted into the container (secrets with `secrets_mode: file`, the proxy's folder).
     public var mounts: [FileMount] = []
+    /// The user-defined network it joins instead of the default bridge; nil for the default.
+    public var network: String?
+    /// The user it runs as instead of the image's; nil for the image's.
+    public var user: String?
 
     public init(
         name: String, image: String, environment: [(String, String)], command: [String]?, labels: [String: String],
@@ -217,16 +242,19 @@ public struct ContainerCreation: Sendable, Equatable {
             && lhs.command == rhs.command && lhs.labels == rhs.labels && lhs.port == rhs.port
             && lhs.restart == rhs.restart && lhs.memory == rhs.memory && lhs.cpus == rhs.cpus
             && lhs.stopTimeout == rhs.stopTimeout && lhs.healthcheck == rhs.healthcheck && lhs.mounts == rhs.mounts
+            && lhs.network == rhs.network && lhs.user == rhs.user
     }
 }
 
-/// A host file mounted read-only into a container.
+/// A host file or folder mounted into a container, read-only unless said otherwise.
 public struct FileMount: Sendable, Equatable {
     public var source: String
     public var target: String
+    public var readOnly: Bool
 
-    public init(source: String, target: String) {
+    public init(source: String, target: String, readOnly: Bool = true) {
         self.source = source
         self.target = target
+        self.readOnly = readOnly
     }
 }

@@ -8,12 +8,18 @@
 ///   is one that was live without a finished gate (an earlier apply was interrupted while
 ///   re-checking it); rollback only falls back to it when no verified backup is left.
 /// - `<…>.lock`: the lease an apply holds while it changes the environment (see `EngineLock`).
+/// - `<…>-proxy`: with `strategy: blue-green`, the HAProxy that owns the port (label `role=proxy`);
+///   it and the apps share the network `<…>-net`.
 ///
 /// The order of backups comes from `n`, never from a clock: a clock stepped backwards cannot make
 /// pruning remove the backup just made.
 extension EnvironmentSpec {
     public var candidateName: String { "\(containerName)-candidate" }
     public var lockName: String { "\(containerName).lock" }
+    /// The blue-green proxy's container.
+    public var proxyName: String { "\(containerName)-proxy" }
+    /// The network the blue-green proxy reaches the app containers on.
+    public var networkName: String { "\(containerName)-net" }
     var backupPrefix: String { "\(containerName)-backup-" }
 
     /// The next backup's name: one past the highest number any container (whoever made it) uses.
@@ -65,6 +71,12 @@ extension ContainerSnapshot {
 
     /// True for a backup that passed its gate when it was live.
     public func isVerifiedBackup(of spec: EnvironmentSpec) -> Bool { backupName(of: spec)?.verified == true }
+
+    /// True for this environment's blue-green proxy.
+    public func isProxy(of spec: EnvironmentSpec) -> Bool {
+        labels[Labels.managed] == "true" && labels[Labels.service] == spec.service
+            && labels[Labels.environment] == spec.environment && labels[Labels.role] == Labels.proxyRole
+    }
 
     /// True for the lease of an apply (see `EngineLock`).
     public var isLease: Bool { labels[EngineLock.leaseLabel] != nil }

@@ -153,11 +153,14 @@ public struct DeployContext: Sendable {
     public var abortAt: String?
     /// Where `secrets_mode: file` writes secret files; nil when none is set up.
     public var secretFiles: (any SecretFileStore)?
+    /// The blue-green proxies' folders and runtime API; nil when none is set up.
+    public var proxies: (any ProxyRuntime)?
 
     public init(
         engine: any ContainerEngine, probe: any HealthProbe, clock: any DeployClock, reporter: any DeployReporter,
         recorder: DeployRecorder, wallClock: @escaping @Sendable () -> Date = { Date() }, revision: FileRevision? = nil,
-        unverifiedID: String? = nil, abortAt: String? = nil, secretFiles: (any SecretFileStore)? = nil
+        unverifiedID: String? = nil, abortAt: String? = nil, secretFiles: (any SecretFileStore)? = nil,
+        proxies: (any ProxyRuntime)? = nil
     ) {
         self.engine = engine
         self.verifier = Verifier(engine: engine, probe: probe, clock: clock)
@@ -169,6 +172,7 @@ public struct DeployContext: Sendable {
         self.unverifiedID = unverifiedID
         self.abortAt = abortAt
         self.secretFiles = secretFiles
+        self.proxies = proxies
     }
 
     /// Removes a container by id, and its secret files when it has any.

@@ -8,6 +8,9 @@ public struct HostState: Sendable {
     public var images: [String: ImageSnapshot]
     /// Addresses no running container publishes but a process on the host listens on.
     public var portsInUse: Set<HostAddress>
+    /// Where each running blue-green proxy sends requests, by proxy container name (missing when
+    /// it could not be asked).
+    public var routing: [String: ProxyRouting] = [:]
 
     public init(
         containers: [ContainerSnapshot], images: [String: ImageSnapshot], portsInUse: Set<HostAddress> = []
@@ -84,6 +87,70 @@ public struct ImagePin: Sendable, Equatable {
 
 public enum Differ {
     public static func plan(_ desired: DesiredEnvironment, host: HostState) -> EnvironmentPlan {
+        var plan = versionPlan(desired, host: host)
+        guard plan.action != .conflict else { return plan }
+        plan.proxy = proxyChange(desired.spec, host: host, action: plan.action)
+        plan.stop = runningBackups(desired.spec, host: host, action: plan.action)
+        return plan
+    }
+
+    /// What becomes of the environment's proxy: created, recreated, started or re-pointed under
+    /// blue-green; removed under stop-first.
+    static func proxyChange(_ spec: EnvironmentSpec, host: HostState, action: EnvironmentPlan.Action)
+        -> ProxyChange?
+    {
+        let proxy = host.containers.first { $0.isProxy(of: spec) }
+        guard spec.strategy == .blueGreen else {
+            guard let proxy else { return nil }
+            return ProxyChange(
+                action: .remove,
+                reason: "strategy is \(spec.strategy.rawValue): \(proxy.name) goes and the container publishes port "
+                    + "\(spec.port) itself (the port answers nothing from the proxy's stop until the new version starts)"
+            )
+        }
+        let movesPort = host.containers.contains {
+            $0.isManaged(service: spec.service, environment: spec.environment) && $0.holdsPort
+                && $0.ports.contains { $0.holds(spec.hostAddress) }
+        }
+        let cost = movesPort ? " (the port moves from the container to the proxy: about a second without service)" : ""
+        guard let proxy else {
+            return ProxyChange(
+                action: .create,
+                reason: "\(spec.proxyName) (\(spec.proxy.image)) will own port \(spec.port)\(cost)")
+        }
+        if proxy.labels[Labels.proxyConfig] != ProxyConfig.fingerprint(spec) {
+            let image =
+                proxy.image == spec.proxy.image.description ? "" : " (image \(proxy.image) → \(spec.proxy.image))"
+            return ProxyChange(
+                action: .recreate,
+                reason: "the proxy's settings changed\(image); replacing \(spec.proxyName) leaves port \(spec.port) "
+                    + "without service for about a second")
+        }
+        guard proxy.holdsPort, proxy.state == .running else {
+            return ProxyChange(action: .start, reason: "\(spec.proxyName) is \(proxy.state.rawValue)")
+        }
+        // A replace or a start points the proxy at the new version anyway.
+        guard action == .inSync, let routing = host.routing[proxy.name],
+            let live = host.containers.first(where: { $0.name == spec.containerName }), live.state == .running,
+            let address = live.networks[spec.networkName]
+        else { return nil }
+        guard !routing.settled(on: address) else { return nil }
+        return ProxyChange(
+            action: .route, reason: "\(routing.summary), not only to \(spec.containerName) (\(address))")
+    }
+
+    /// Under blue-green, backups that still run (an apply interrupted while the old version
+    /// drained): apply stops them.
+    static func runningBackups(_ spec: EnvironmentSpec, host: HostState, action: EnvironmentPlan.Action)
+        -> [PruneItem]
+    {
+        guard spec.strategy == .blueGreen, action == .inSync else { return [] }
+        return host.containers.backups(of: spec).filter(\.holdsPort).map {
+            PruneItem(name: $0.name, id: $0.id, reason: "a backup that still runs (an interrupted deploy)")
+        }
+    }
+
+    static func versionPlan(_ desired: DesiredEnvironment, host: HostState) -> EnvironmentPlan {
         let spec = desired.spec
         var plan = EnvironmentPlan(
             file: spec.file, service: spec.service, environment: spec.environment, container: spec.containerName,
@@ -182,11 +249,19 @@ public enum Differ {
                 "a container named \(spec.candidateName) (\(squatter.shortID)) that reconcile did not create holds the "
                     + "name reconcile gives new versions; remove or rename it (docker rm \(spec.candidateName))")
         }
+        if spec.strategy == .blueGreen,
+            let squatter = host.containers.first(where: { $0.name == spec.proxyName && !$0.isProxy(of: spec) })
+        {
+            found.append(
+                "a container named \(spec.proxyName) (\(squatter.shortID)) that reconcile did not create holds the name "
+                    + "of this environment's proxy; remove or rename it (docker rm \(spec.proxyName))")
+        }
         // This environment's own containers (a backup still running after an interrupted apply)
         // are not in the way: apply stops them before it starts the new one.
         let holders = host.containers.filter { container in
             container.id != current?.id && container.holdsPort
                 && !container.isManaged(service: spec.service, environment: spec.environment)
+                && !container.isProxy(of: spec)
                 && container.ports.contains { $0.holds(spec.hostAddress) }
         }
         for holder in holders.sorted(by: { $0.name < $1.name }) {

@@ -30,6 +30,10 @@ public struct EnvironmentSpec: Sendable, Equatable {
     public var performance: PerformanceCheck?
     public var backups: Int = 3
     public var approval: Approval = .none
+    /// How a new version replaces the running one.
+    public var strategy: DeployStrategy = .stopFirst
+    /// The managed proxy of `strategy: blue-green` (its defaults when the file names none).
+    public var proxy = ProxySettings()
 
     public init(file: String, service: String, environment: String, image: ImageReference, port: Int) {
         self.file = file
@@ -46,6 +50,25 @@ public struct EnvironmentSpec: Sendable, Equatable {
     public var probeHost: String {
         bind == "0.0.0.0" || bind == "::" ? "127.0.0.1" : bind
     }
+}
+
+/// How apply replaces a running version.
+public enum DeployStrategy: String, Sendable, CaseIterable, Codable {
+    /// Stop the old version, start the new one on the same port (the seed's sequence).
+    case stopFirst = "stop-first"
+    /// Start the new version beside the old one behind a managed proxy that owns the port, and
+    /// switch the proxy once the new one passed its gate.
+    case blueGreen = "blue-green"
+}
+
+/// The managed proxy's settings (`proxy:` in the file).
+public struct ProxySettings: Sendable, Equatable {
+    /// The proxy container's image: HAProxy, configured at `/usr/local/etc/haproxy/haproxy.cfg`.
+    public var image = ImageReference(repository: "haproxy", tag: "2.8")
+    /// How long in-flight requests may finish on the old version after the switch.
+    public var drainTimeout: Duration = .seconds(30)
+
+    public init() {}
 }
 
 /// When to pull the image before a deploy.

@@ -48,17 +48,20 @@ extension FieldChange {
         if let command = stored.command, actual.command != command {
             add("command", render(actual.command ?? []), render(command))
         }
-        let port = actual.bindings.contains {
-            $0.hostPort == stored.port && $0.containerPort == stored.containerPort
-                && ($0.hostIP == stored.bind || (["", "0.0.0.0"].contains($0.hostIP) && stored.bind == "0.0.0.0"))
-        }
+        // Behind the blue-green proxy a version publishes no port: the proxy does.
+        let behindProxy = stored.strategy == DeployStrategy.blueGreen.rawValue
+        let port =
+            behindProxy
+            ? actual.bindings.isEmpty
+            : actual.bindings.contains {
+                $0.hostPort == stored.port && $0.containerPort == stored.containerPort
+                    && ($0.hostIP == stored.bind || (["", "0.0.0.0"].contains($0.hostIP) && stored.bind == "0.0.0.0"))
+            }
         if !port {
             let seen = actual.bindings.map {
                 "\($0.hostIP.isEmpty ? "0.0.0.0" : $0.hostIP):\($0.hostPort)->\($0.containerPort)/tcp"
             }
-            add(
-                "ports", seen.isEmpty ? "none" : seen.joined(separator: ", "),
-                "\(stored.bind):\(stored.port)->\(stored.containerPort)/tcp")
+            add("ports", seen.isEmpty ? "none" : seen.joined(separator: ", "), portsRow(stored))
         }
         if actual.restart != stored.restart, !(actual.restart.isEmpty && stored.restart == "no") {
             add("restart", actual.restart.isEmpty ? "no" : actual.restart, stored.restart)
@@ -84,7 +87,8 @@ extension FieldChange {
     }
 
     private static let order = [
-        "image", "ports", "env", "secrets", "secrets_mode", "command", "restart", "resources.memory", "resources.cpus",
+        "image", "strategy", "ports", "env", "secrets", "secrets_mode", "command", "restart", "resources.memory",
+        "resources.cpus",
         "stop_timeout", "docker_healthcheck",
     ]
 
@@ -98,7 +102,7 @@ extension FieldChange {
     private static func rows(_ config: RuntimeConfig) -> [(field: String, value: String)] {
         var rows: [(String, String)] = [
             ("image", config.image),
-            ("ports", "\(config.bind):\(config.port)->\(config.containerPort)/tcp"),
+            ("ports", portsRow(config)),
             ("restart", config.restart),
             ("stop_timeout", config.stopTimeout),
         ]
@@ -111,12 +115,19 @@ extension FieldChange {
                     : $0.value.hasPrefix("hmac:") ? "(\($0.value))" : "(sha256 \($0.value))"
             )
         }
+        if let strategy = config.strategy { rows.append(("strategy", strategy)) }
         if let mode = config.secretsMode { rows.append(("secrets_mode", mode)) }
         if let command = config.command { rows.append(("command", render(command))) }
         if let memory = config.memory { rows.append(("resources.memory", memory)) }
         if let cpus = config.cpus { rows.append(("resources.cpus", String(cpus))) }
         if let check = config.healthcheck { rows.append(("docker_healthcheck", render(check))) }
         return rows.sorted { fieldOrder($0.0, $1.0) }
+    }
+
+    /// Where the port is published: by the container itself, or by the proxy in front of it.
+    private static func portsRow(_ config: RuntimeConfig) -> String {
+        let mapping = "\(config.bind):\(config.port)->\(config.containerPort)/tcp"
+        return config.strategy == DeployStrategy.blueGreen.rawValue ? "\(mapping) via the proxy" : mapping
     }
 
     private static func render(_ words: [String]) -> String {

@@ -18,13 +18,19 @@ public enum Labels {
     public static let secretFolder = "io.reconcile.secret-folder"
     /// When the container was deployed, ISO 8601.
     public static let deployedAt = "io.reconcile.deployed-at"
+    /// What a managed container other than an app version is: `proxy` for the blue-green proxy.
+    public static let role = "io.reconcile.role"
+    public static let proxyRole = "proxy"
+    /// sha256 of what the proxy container was made from (image, generated configuration, address).
+    public static let proxyConfig = "io.reconcile.proxy-config"
 }
 
 extension ContainerSnapshot {
-    /// True when reconcile created this container for the given environment.
+    /// True when reconcile created this container as a version of the given environment (its
+    /// proxy is not one: see `isProxy(of:)`).
     public func isManaged(service: String, environment: String) -> Bool {
         labels[Labels.managed] == "true" && labels[Labels.service] == service
-            && labels[Labels.environment] == environment
+            && labels[Labels.environment] == environment && labels[Labels.role] == nil
     }
 
     public var isManaged: Bool { labels[Labels.managed] == "true" }

@@ -3,10 +3,13 @@ public struct Observer: Sendable {
     public let engine: any ContainerEngine
     /// Checks host ports that no running container publishes; nil skips the check.
     public let hostPorts: (any HostPorts)?
+    /// Asks blue-green proxies where they send requests; nil leaves routing unknown.
+    public let proxies: (any ProxyRuntime)?
 
-    public init(engine: any ContainerEngine, hostPorts: (any HostPorts)? = nil) {
+    public init(engine: any ContainerEngine, hostPorts: (any HostPorts)? = nil, proxies: (any ProxyRuntime)? = nil) {
         self.engine = engine
         self.hostPorts = hostPorts
+        self.proxies = proxies
     }
 
     /// Lists every container (each environment's active one inspected in full), resolves each
@@ -22,7 +25,8 @@ public struct Observer: Sendable {
             containers[index] = full
         }
         var images: [String: ImageSnapshot] = [:]
-        for reference in Set(specs.map(\.image.description)).sorted() {
+        let proxyImages = specs.filter { $0.strategy == .blueGreen }.map(\.proxy.image.description)
+        for reference in Set(specs.map(\.image.description) + proxyImages).sorted() {
             images[reference] = try await engine.inspectImage(reference)
         }
         var portsInUse: Set<HostAddress> = []
@@ -34,6 +38,16 @@ public struct Observer: Sendable {
                 portsInUse.insert(address)
             }
         }
-        return HostState(containers: containers, images: images, portsInUse: portsInUse)
+        var host = HostState(containers: containers, images: images, portsInUse: portsInUse)
+        if let proxies {
+            for spec in specs where spec.strategy == .blueGreen {
+                guard let proxy = containers.first(where: { $0.isProxy(of: spec) }), proxy.state == .running else {
+                    continue
+                }
+                // A proxy that cannot be asked leaves its routing unknown; apply points it anyway.
+                host.routing[proxy.name] = try? await proxies.routing(proxy.name)
+            }
+        }
+        return host
     }
 }

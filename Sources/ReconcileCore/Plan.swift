@@ -24,6 +24,11 @@ public struct EnvironmentPlan: Sendable, Equatable, Encodable {
     public var conflicts: [String] = []
     /// Containers apply would remove: surplus backups and leftovers of an interrupted apply.
     public var prune: [PruneItem] = []
+    /// What apply does to the environment's blue-green proxy, when anything.
+    public var proxy: ProxyChange?
+    /// Containers of this environment apply would stop (a backup still running after an
+    /// interrupted blue-green deploy).
+    public var stop: [PruneItem] = []
     /// Things that do not stop a diff but matter for apply (missing secrets, missing image).
     public var warnings: [String] = []
     public var approvalRequired: Bool = false
@@ -41,7 +46,31 @@ public struct EnvironmentPlan: Sendable, Equatable, Encodable {
     }
 
     /// True when apply would change something on the engine.
-    public var hasChanges: Bool { action != .inSync || !prune.isEmpty }
+    public var hasChanges: Bool { action != .inSync || !prune.isEmpty || proxy != nil || !stop.isEmpty }
+}
+
+/// A change to the environment's proxy, and why.
+public struct ProxyChange: Sendable, Equatable, Encodable {
+    public enum Action: String, Sendable, Equatable, Encodable {
+        /// There is none: create it (and the network).
+        case create
+        /// Its settings or image changed: replace it (the port answers nothing for about a second).
+        case recreate
+        /// It exists but does not run: start it.
+        case start
+        /// It runs but does not send requests to the live version only: point it there.
+        case route
+        /// The environment no longer uses blue-green: remove it (the port moves to the container).
+        case remove
+    }
+
+    public var action: Action
+    public var reason: String
+
+    public init(action: Action, reason: String) {
+        self.action = action
+        self.reason = reason
+    }
 }
 
 /// One field that differs between the running container and the file.

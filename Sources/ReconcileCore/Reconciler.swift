@@ -14,7 +14,6 @@ public struct Reconciler: Sendable {
     public var state: any StateStore
     public var identity: any ProcessIdentity
     public var hostPorts: (any HostPorts)?
-    public var strategy: any ReplaceStrategy
     public var reporter: any DeployReporter
     /// Test hook: the process dies at the named step (see `StopStartStrategy.Step`).
     public var abortAt: String?
@@ -22,12 +21,13 @@ public struct Reconciler: Sendable {
     public var secretFiles: (any SecretFileStore)?
     /// Reads the environment file's revision in git; nil records none.
     public var revisions: (any RevisionStore)?
+    /// The blue-green proxies' folders and runtime API; nil refuses `strategy: blue-green`.
+    public var proxies: (any ProxyRuntime)?
 
     public init(
         engine: any ContainerEngine, probe: any HealthProbe, clock: any DeployClock,
         wallClock: @escaping @Sendable () -> Date = { Date() }, state: any StateStore, identity: any ProcessIdentity,
-        hostPorts: (any HostPorts)? = nil, strategy: any ReplaceStrategy = StopStartStrategy(),
-        reporter: any DeployReporter, abortAt: String? = nil
+        hostPorts: (any HostPorts)? = nil, reporter: any DeployReporter, abortAt: String? = nil
     ) {
         self.engine = engine
         self.probe = probe
@@ -36,7 +36,6 @@ public struct Reconciler: Sendable {
         self.state = state
         self.identity = identity
         self.hostPorts = hostPorts
-        self.strategy = strategy
         self.reporter = reporter
         self.abortAt = abortAt
     }
@@ -100,7 +99,7 @@ public struct Reconciler: Sendable {
 
     private func run(_ desired: DesiredEnvironment, options: Options, _ progress: inout Run) async -> DeployOutcome {
         let spec = desired.spec
-        let observer = Observer(engine: engine, hostPorts: hostPorts)
+        let observer = Observer(engine: engine, hostPorts: hostPorts, proxies: proxies)
         if options.cancelled() { return .interrupted("not started") }
 
         // 1. Look without the lock: an environment in sync needs no lock and changes nothing.
@@ -186,7 +185,7 @@ public struct Reconciler: Sendable {
         _ desired: DesiredEnvironment, options: Options, lease: EngineLock.Lease, _ progress: inout Run
     ) async -> DeployOutcome {
         let spec = desired.spec
-        let observer = Observer(engine: engine, hostPorts: hostPorts)
+        let observer = Observer(engine: engine, hostPorts: hostPorts, proxies: proxies)
         var host: HostState
         var record: DeployRecord?
         do {
@@ -265,7 +264,10 @@ public struct Reconciler: Sendable {
         progress.revision = await revision(of: desired)
         let context = DeployContext(
             engine: engine, probe: probe, clock: clock, reporter: reporter, recorder: recorder, wallClock: wallClock,
-            revision: progress.revision, unverifiedID: unverifiedID, abortAt: abortAt, secretFiles: secretFiles)
+            revision: progress.revision, unverifiedID: unverifiedID, abortAt: abortAt, secretFiles: secretFiles,
+            proxies: proxies)
+        let strategy: any ReplaceStrategy =
+            spec.strategy == .blueGreen ? BlueGreenStrategy() : StopStartStrategy()
         let outcome = await strategy.deploy(desired, plan: plan, host: host, context: context)
         remember(outcome, desired: desired, host: host, revision: progress.revision)
         await sweepSecretFolders(spec)

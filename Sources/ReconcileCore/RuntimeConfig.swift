@@ -24,6 +24,9 @@ public struct RuntimeConfig: Sendable, Equatable, Codable {
     public var cpus: Double?
     public var stopTimeout: String
     public var healthcheck: [String]?
+    /// `blue-green` when the container sits behind the environment's proxy (no host port of its
+    /// own, on the proxy's network); absent for stop-first, so that older fingerprints stay valid.
+    public var strategy: String?
 
     /// - Parameters:
     ///   - key: the host's fingerprint key; without it, every secret reads as unknown.
@@ -52,6 +55,7 @@ public struct RuntimeConfig: Sendable, Equatable, Codable {
         memory = spec.memory.map { Quantities.format(bytes: $0) }
         cpus = spec.cpus
         stopTimeout = Quantities.format(spec.stopTimeout)
+        strategy = spec.strategy == .blueGreen ? DeployStrategy.blueGreen.rawValue : nil
         healthcheck = spec.dockerHealthcheck.map { check in
             check.test + [
                 "interval=\(Quantities.format(check.interval))", "timeout=\(Quantities.format(check.timeout))",

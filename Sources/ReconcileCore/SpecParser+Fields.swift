@@ -67,6 +67,42 @@ extension SpecParser {
         if let node = fields["approval"], let value = reader.choice(node, "approval", as: Approval.self) {
             spec.approval = value
         }
+        var strategyRead = true
+        if let node = fields["strategy"] {
+            if let value = reader.choice(node, "strategy", as: DeployStrategy.self) {
+                spec.strategy = value
+            } else {
+                strategyRead = false
+            }
+        }
+        if let node = fields["proxy"] {
+            spec.proxy = proxy(node, &reader)
+            // When the strategy itself is wrong, that is the one error to show.
+            if spec.strategy != .blueGreen, strategyRead {
+                reader.report(
+                    node, "proxy",
+                    "is only used with strategy: blue-green (the strategy is \(spec.strategy.rawValue)); add "
+                        + "`strategy: blue-green` or remove proxy")
+            }
+        }
+    }
+
+    private static func proxy(_ node: Node, _ reader: inout NodeReader) -> ProxySettings {
+        var settings = ProxySettings()
+        guard let fields = reader.fields(node, "proxy", known: ["image", "drain_timeout"]) else { return settings }
+        if let node = fields["image"], let text = reader.string(node, "proxy.image") {
+            switch ImageReference.parse(text) {
+            case .success(let reference): settings.image = reference
+            case .failure(let error):
+                reader.report(node, "proxy.image", "\"\(text)\" is not an image reference: \(error.reason)")
+            }
+        }
+        if let node = fields["drain_timeout"],
+            let value = reader.duration(node, "proxy.drain_timeout", in: Limits.drainTimeout)
+        {
+            settings.drainTimeout = value
+        }
+        return settings
     }
 
     private static func memory(_ node: Node, _ reader: inout NodeReader) -> Int64? {
@@ -252,6 +288,7 @@ public enum Limits {
     public static let maxP95: ClosedRange<Duration> = .milliseconds(1)...(.seconds(60))
     /// The longest health gate: `startup + attempts × interval`.
     public static let gateBudget: Duration = .seconds(3600)
+    public static let drainTimeout: ClosedRange<Duration> = .zero...(.seconds(3600))
     /// `--lock-timeout`.
     public static let lockTimeout: ClosedRange<Duration> = .zero...(.seconds(86400))
 }

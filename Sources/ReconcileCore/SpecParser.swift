@@ -15,7 +15,7 @@ public enum SpecParser {
         "service", "environment", "image", "pull", "port", "container_port", "bind", "env", "secrets",
         "secrets_file", "secrets_mode", "command", "restart", "resources", "stop_timeout", "docker_healthcheck",
         "health",
-        "smoke", "performance", "backups", "approval",
+        "smoke", "performance", "backups", "approval", "strategy", "proxy",
     ]
 
     /// A parsed spec with the position of each field, for checks across files.
@@ -128,7 +128,10 @@ public enum SpecParser {
             let reserved =
                 name.hasSuffix("-candidate")
                 ? "-candidate (new versions)"
-                : name.hasSuffix(".lock") ? ".lock (the lock)" : name.contains("-backup-") ? "-backup- (backups)" : nil
+                : name.hasSuffix(".lock")
+                    ? ".lock (the lock)"
+                    : name.contains("-backup-")
+                        ? "-backup- (backups)" : name.hasSuffix("-proxy") ? "-proxy (the blue-green proxy)" : nil
             if let reserved {
                 reader.report(
                     fields["environment"] ?? fields["service"],

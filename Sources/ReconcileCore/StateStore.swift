@@ -150,6 +150,8 @@ public struct DeployRecord: Sendable, Codable, Equatable {
         case verified
         /// The new version failed; the rollback is in progress.
         case rollingBack
+        /// Blue-green: the proxy sends new requests to the new version; the old one drains.
+        case switched
     }
 
     /// The active container's name (`<service>-<environment>`).

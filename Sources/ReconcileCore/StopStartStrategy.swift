@@ -38,11 +38,14 @@ public struct StopStartStrategy: ReplaceStrategy {
                 && !leftovers.contains(container.id)
         }
         let current = plan.currentID.flatMap { id in mine.first { $0.id == id } }
+        let proxy = host.containers.first { $0.isProxy(of: spec) }
         switch plan.action {
         case .inSync:
+            await removeProxy(proxy, spec: spec, context: context)
             return await prune(spec, backups: mine.backups(of: spec), context: context, summary: "in sync")
         case .start:
             guard let current else { return .refused("no container to start") }
+            await removeProxy(proxy, spec: spec, context: context)
             return await restart(
                 desired, current: current, mine: mine, user: host.images[desired.imageKey]?.user, context: context)
         case .create, .replace:
@@ -106,9 +109,12 @@ public struct StopStartStrategy: ReplaceStrategy {
             backups.insert(backup, at: 0)
         }
 
-        // Stop every container of this environment that still runs: it holds the port.
+        // Stop every container of this environment that still runs: it holds the port. So does
+        // the proxy of an environment that used blue-green until now; it goes once the new
+        // version serves, and starts again if the old one is restored.
         recorder.step(.stopped)
-        for container in mine where container.holdsPort {
+        let proxy = host.containers.first { $0.isProxy(of: spec) && $0.holdsPort }
+        for container in mine.filter(\.holdsPort) + (proxy.map { [$0] } ?? []) {
             started = context.clock.now()
             do {
                 try await engine.stopContainer(container.id, timeout: spec.stopTimeout)
@@ -117,7 +123,7 @@ public struct StopStartStrategy: ReplaceStrategy {
             } catch {
                 return await rollBack(
                     spec, failedID: candidateID, failure: "cannot stop \(container.name): \(error)", backups: backups,
-                    context: context, failedLabels: creation.labels)
+                    context: context, failedLabels: creation.labels, proxyID: proxy?.id)
             }
             context.say(spec, "stop", backups.first { $0.id == container.id }?.name ?? container.name, since: started)
         }
@@ -130,7 +136,7 @@ public struct StopStartStrategy: ReplaceStrategy {
         } catch {
             return await rollBack(
                 spec, failedID: candidateID, failure: "\(error)", backups: backups, context: context,
-                failedLabels: creation.labels)
+                failedLabels: creation.labels, proxyID: proxy?.id)
         }
         context.say(spec, "start", spec.candidateName, since: startedAt)
         abortIfAsked(.duringGate, context)
@@ -140,7 +146,7 @@ public struct StopStartStrategy: ReplaceStrategy {
         if let failure = verdict.failure {
             return await rollBack(
                 spec, failedID: candidateID, failure: failure, backups: backups, context: context,
-                failedLabels: creation.labels)
+                failedLabels: creation.labels, proxyID: proxy?.id)
         }
 
         recorder.step(.verified)
@@ -156,6 +162,7 @@ public struct StopStartStrategy: ReplaceStrategy {
                     + "rename what holds \(spec.containerName), then run apply again. \(state)")
         }
         context.say(spec, "promote", "\(spec.candidateName) → \(spec.containerName)")
+        await removeProxy(host.containers.first { $0.isProxy(of: spec) }, spec: spec, context: context)
         return await prune(
             spec, backups: backups, context: context, summary: "\(spec.image) serving on port \(spec.port)")
     }
@@ -235,7 +242,8 @@ public struct StopStartStrategy: ReplaceStrategy {
     /// the active name, health-checked; when it cannot be restored, the next one, then unverified ones.
     private func rollBack(
         _ spec: EnvironmentSpec, failedID: String, failure: String, backups: [ContainerSnapshot],
-        context: DeployContext, failedLabels: [String: String] = [:], failed disposition: Failed = .remove
+        context: DeployContext, failedLabels: [String: String] = [:], failed disposition: Failed = .remove,
+        proxyID: String? = nil
     ) async -> DeployOutcome {
         let engine = context.engine
         let started = context.clock.now()
@@ -268,6 +276,8 @@ public struct StopStartStrategy: ReplaceStrategy {
             )
         }
         abortIfAsked(.duringRollback, context)
+        // The blue-green proxy stopped for this deploy serves the restored version again.
+        if let proxyID { try? await engine.startContainer(proxyID) }
         let others = backups.filter { $0.id != failedID }
         let ordered = others.filter { $0.isVerifiedBackup(of: spec) } + others.filter { !$0.isVerifiedBackup(of: spec) }
         guard !ordered.isEmpty else {
@@ -352,6 +362,19 @@ public struct StopStartStrategy: ReplaceStrategy {
             parts.append("nothing answers on port \(spec.port) (\(answer.error ?? "no answer"))")
         }
         return parts.joined(separator: "; ")
+    }
+
+    /// Removes the blue-green proxy of an environment that uses stop-first now, and its folder.
+    /// The network stays: backups made under blue-green are attached to it.
+    private func removeProxy(_ proxy: ContainerSnapshot?, spec: EnvironmentSpec, context: DeployContext) async {
+        guard let proxy else { return }
+        do {
+            try await context.engine.removeContainer(proxy.id, force: true)
+            context.proxies?.remove(spec.proxyName)
+            context.say(spec, "proxy", "removed \(proxy.name) (strategy is stop-first)")
+        } catch {
+            context.say(spec, "proxy", "could not remove \(proxy.name): \(error)", ok: false)
+        }
     }
 
     private func abortIfAsked(_ step: Step, _ context: DeployContext) {

@@ -28,13 +28,16 @@ public struct Verifier: Sendable {
     /// Gates a started container. `restartsBefore` is its restart count from before it was started
     /// (read after the start, a crash and restart in between would go unseen).
     /// `healthOnly` skips smoke and performance (used for a restored backup).
+    /// `target` is where requests go: the environment's public port unless given (blue-green
+    /// gates a new version at its own address, before the proxy sends it anything).
     public func verify(
         _ spec: EnvironmentSpec, containerID: String, startedAt: Duration, restartsBefore: Int,
-        healthOnly: Bool = false
+        healthOnly: Bool = false, target: ProbeTarget? = nil
     ) async -> Verdict {
         var run = Run(
             verifier: self, spec: spec, deadline: startedAt + spec.gateBound(healthOnly: healthOnly),
-            bound: spec.gateBound(healthOnly: healthOnly))
+            bound: spec.gateBound(healthOnly: healthOnly),
+            target: target ?? ProbeTarget(host: spec.probeHost, port: spec.port))
         var gate = HealthGate(policy: spec.health)
         var step = gate.started()
         while true {
@@ -98,6 +101,7 @@ public struct Verifier: Sendable {
         let spec: EnvironmentSpec
         let deadline: Duration
         let bound: Duration
+        let target: ProbeTarget
         var lines: [String] = []
 
         var left: Duration { max(.zero, deadline - verifier.clock.now()) }
@@ -115,7 +119,7 @@ public struct Verifier: Sendable {
         /// GET `path` on the container's port, with the request's timeout cut to what is left.
         func get(_ path: String) async -> HTTPAnswer {
             await verifier.probe.get(
-                host: spec.probeHost, port: spec.port, path: path,
+                host: target.host, port: target.port, path: path,
                 timeout: max(.milliseconds(1), min(spec.health.timeout, left)))
         }
 
@@ -175,6 +179,17 @@ public struct Verifier: Sendable {
     static func millis(_ duration: Duration) -> String { "\(duration.milliseconds)ms" }
 }
 
+/// Where the gate sends its requests.
+public struct ProbeTarget: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+}
+
 extension EnvironmentSpec {
     /// The longest a gate may take from the start: the health budget and one more probe, then each
     /// smoke and performance request at its timeout, plus a margin for the engine's answers.
@@ -186,6 +201,6 @@ extension EnvironmentSpec {
     /// The longest one deploy of this environment may hold its lock: stopping the old version, the
     /// gate, and a rollback (another stop and a health gate), with a margin.
     public var deployBound: Duration {
-        stopTimeout * 2 + gateBound() + gateBound(healthOnly: true) + .seconds(120)
+        stopTimeout * 2 + gateBound() + gateBound(healthOnly: true) + proxy.drainTimeout + .seconds(120)
     }
 }

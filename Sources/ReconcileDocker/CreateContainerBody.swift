@@ -33,6 +33,7 @@ struct CreateContainerBody: Encodable, Equatable {
         var Memory: Int64?
         var NanoCpus: Int64?
         var Mounts: [MountPart]?
+        var NetworkMode: String?
     }
     struct Empty: Encodable, Equatable {}
 
@@ -43,6 +44,7 @@ struct CreateContainerBody: Encodable, Equatable {
     var ExposedPorts: [String: Empty]?
     var StopTimeout: Int
     var Healthcheck: HealthcheckPart?
+    var User: String?
     var HostConfig: HostConfigPart
 
     init(_ request: ContainerCreation) {
@@ -53,6 +55,7 @@ struct CreateContainerBody: Encodable, Equatable {
         ExposedPorts = request.port.map { ["\($0.containerPort)/tcp": Empty()] }
         // Docker takes whole seconds; round a fraction up so a stop is never cut shorter than asked.
         StopTimeout = request.stopTimeout.wholeSecondsRoundedUp
+        User = request.user
         Healthcheck = request.healthcheck.map {
             HealthcheckPart(
                 Test: $0.test, Interval: Self.nanoseconds($0.interval), Timeout: Self.nanoseconds($0.timeout),
@@ -65,7 +68,8 @@ struct CreateContainerBody: Encodable, Equatable {
             RestartPolicy: RestartPolicyPart(Name: request.restart.rawValue, MaximumRetryCount: 0),
             Memory: request.memory, NanoCpus: request.cpus.map { Int64(saturating: ($0 * 1e9).rounded()) },
             Mounts: request.mounts.isEmpty
-                ? nil : request.mounts.map { MountPart(Source: $0.source, Target: $0.target) })
+                ? nil : request.mounts.map { MountPart(Source: $0.source, Target: $0.target, ReadOnly: $0.readOnly) },
+            NetworkMode: request.network)
     }
 
     /// Canonical JSON (sorted keys), as sent and as the golden tests compare it.

@@ -27,6 +27,7 @@ enum DockerDTO {
         var Labels: [String: String]?
         var Ports: [PortPart]?
         var Created: Int?
+        var NetworkSettings: NetworksPart?
 
         var snapshot: ContainerSnapshot {
             let name = (Names?.first ?? Id).trimmingPrefix("/")
@@ -35,11 +36,29 @@ enum DockerDTO {
                     PublishedPort(hostIP: port.IP ?? "", hostPort: $0, containerPort: port.PrivatePort)
                 }
             }
-            return ContainerSnapshot(
+            var snapshot = ContainerSnapshot(
                 id: Id, name: String(name), image: Image ?? "", imageID: ImageID ?? "",
                 state: ContainerState(rawValue: State ?? "") ?? .dead, labels: Labels ?? [:],
                 created: Created.map { Date(timeIntervalSince1970: TimeInterval($0)) }, ports: ports)
+            snapshot.networks = NetworkSettings?.addresses ?? [:]
+            return snapshot
         }
+    }
+
+    /// `NetworkSettings.Networks` of a list or an inspect: each network's IPv4 address.
+    struct NetworksPart: Decodable {
+        struct EndpointPart: Decodable { var IPAddress: String? }
+        var Networks: [String: EndpointPart]?
+
+        var addresses: [String: String] {
+            (Networks ?? [:]).compactMapValues { $0.IPAddress.flatMap { $0.isEmpty ? nil : $0 } }
+        }
+    }
+
+    struct Network: Decodable {
+        var Id: String
+        var Name: String
+        var Labels: [String: String]?
     }
 
     struct ContainerInspect: Decodable {
@@ -67,7 +86,10 @@ enum DockerDTO {
             var HostIp: String?
             var HostPort: String?
         }
-        struct NetworkSettingsPart: Decodable { var Ports: [String: [BindingPart]?]? }
+        struct NetworkSettingsPart: Decodable {
+            var Ports: [String: [BindingPart]?]?
+            var Networks: [String: NetworksPart.EndpointPart]?
+        }
         var Id: String
         var Name: String?
         var Image: String?
@@ -98,6 +120,7 @@ enum DockerDTO {
                 startedAt: State?.StartedAt.flatMap(DockerDTO.date), exitCode: State?.ExitCode,
                 ports: ports.sorted { ($0.hostPort, $0.hostIP) < ($1.hostPort, $1.hostIP) })
             snapshot.restartCount = RestartCount ?? 0
+            snapshot.networks = NetworksPart(Networks: NetworkSettings?.Networks).addresses
             var bindings: [PublishedPort] = []
             for (key, list) in HostConfig?.PortBindings ?? [:] {
                 let containerPort = Int(key.split(separator: "/").first ?? "") ?? 0

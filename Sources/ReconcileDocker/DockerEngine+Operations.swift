@@ -191,6 +191,29 @@ extension DockerEngine {
             operation: "remove container \(id.prefix(12))", accept: [200, 204, 404])
     }
 
+    public func network(_ name: String) async throws -> NetworkSnapshot? {
+        let response = try await send(
+            .GET, "/networks/\(Self.encode(name))", operation: "inspect network \(name)", accept: [200, 404])
+        guard response.status == 200 else { return nil }
+        let network = try Self.decode(DockerDTO.Network.self, response, operation: "inspect network")
+        // The engine also finds a network by a prefix of its id: only the name counts here.
+        guard network.Name == name else { return nil }
+        return NetworkSnapshot(id: network.Id, name: network.Name, labels: network.Labels ?? [:])
+    }
+
+    public func createNetwork(_ name: String, labels: [String: String]) async throws {
+        let body = try JSONSerialization.data(
+            withJSONObject: ["Name": name, "Driver": "bridge", "CheckDuplicate": true, "Labels": labels],
+            options: [.sortedKeys])
+        _ = try await send(
+            .POST, "/networks/create", body: body, operation: "create network \(name)", accept: [201])
+    }
+
+    public func removeNetwork(_ name: String) async throws {
+        _ = try await send(
+            .DELETE, "/networks/\(Self.encode(name))", operation: "remove network \(name)", accept: [200, 204, 404])
+    }
+
     public func logs(_ id: String, tail: Int) async throws -> String {
         let response = try await send(
             .GET, "/containers/\(Self.encode(id))/logs",

@@ -19,6 +19,7 @@ public actor FakeEngine: ContainerEngine {
     private var crashes: [String: (code: Int, restarts: Bool)] = [:]
     /// What a pull of a reference brings: a stand-in for the registry.
     private var registry: [String: ImageSnapshot] = [:]
+    private var networksByName: [String: NetworkSnapshot] = [:]
 
     public init(containers: [ContainerSnapshot] = [], images: [String: ImageSnapshot] = [:]) {
         self.images = images
@@ -48,7 +49,9 @@ public actor FakeEngine: ContainerEngine {
     /// Calls that would change the engine (create, start, stop, rename, remove, pull).
     public var mutatingCalls: [String] {
         calls.filter { call in
-            ["create", "start", "stop", "rename", "remove", "pull", "unpause", "import"].contains { call.hasPrefix($0) }
+            ["create", "start", "stop", "rename", "remove", "pull", "unpause", "import", "network"].contains {
+                call.hasPrefix($0)
+            }
         }
     }
 
@@ -102,12 +105,18 @@ public actor FakeEngine: ContainerEngine {
             throw EngineError.api(
                 status: 404, message: "No such image: \(request.image)", operation: "create container \(request.name)")
         }
+        if let network = request.network, networksByName[network] == nil {
+            throw EngineError.api(
+                status: 404, message: "network \(network) not found", operation: "create container \(request.name)")
+        }
         let id = String(format: "%064x", nextID)
-        nextID += 1
-        containersByID[id] = ContainerSnapshot(
+        var container = ContainerSnapshot(
             id: id, name: request.name, image: request.image, imageID: image.id, state: .created,
             labels: request.labels,
             created: Date(), ports: request.port.map { [$0] } ?? [])
+        if let network = request.network { container.networks = [network: "10.0.0.\(nextID % 250 + 2)"] }
+        nextID += 1
+        containersByID[id] = container
         order.append(id)
         return id
     }
@@ -157,6 +166,24 @@ public actor FakeEngine: ContainerEngine {
         guard let container = find(id) else { return }
         containersByID[container.id] = nil
         order.removeAll { $0 == container.id }
+    }
+
+    public func network(_ name: String) async throws -> NetworkSnapshot? {
+        try record("inspectNetwork \(name)", "inspectNetwork")
+        return networksByName[name]
+    }
+
+    public func createNetwork(_ name: String, labels: [String: String]) async throws {
+        try record("networkCreate \(name)", "networkCreate")
+        guard networksByName[name] == nil else {
+            throw EngineError.api(status: 409, message: "network with name \(name) already exists", operation: "create")
+        }
+        networksByName[name] = NetworkSnapshot(id: "net-\(name)", name: name, labels: labels)
+    }
+
+    public func removeNetwork(_ name: String) async throws {
+        try record("networkRemove \(name)", "networkRemove")
+        networksByName[name] = nil
     }
 
     public func logs(_ id: String, tail: Int) async throws -> String {

@@ -781,6 +781,11 @@ struct SlowInspectEngine: ContainerEngine {
     func renameContainer(_ id: String, to name: String) async throws { try await inner.renameContainer(id, to: name) }
     func removeContainer(_ id: String, force: Bool) async throws { try await inner.removeContainer(id, force: force) }
     func logs(_ id: String, tail: Int) async throws -> String { try await inner.logs(id, tail: tail) }
+    func network(_ name: String) async throws -> NetworkSnapshot? { try await inner.network(name) }
+    func createNetwork(_ name: String, labels: [String: String]) async throws {
+        try await inner.createNetwork(name, labels: labels)
+    }
+    func removeNetwork(_ name: String) async throws { try await inner.removeNetwork(name) }
     func events() -> AsyncThrowingStream<EngineEvent, Error> { inner.events() }
     func shutdown() async { await inner.shutdown() }
 }

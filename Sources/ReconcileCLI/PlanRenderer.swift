@@ -32,6 +32,8 @@ struct PlanRenderer {
                 if let new = change.new { block.append("+ \(change.field): \(Self.clean(new))") }
             }
             for item in plan.prune { block.append("- container \(item.name) (\(item.reason))") }
+            if let proxy = plan.proxy { block.append("~ proxy: \(proxy.action.rawValue): \(Self.clean(proxy.reason))") }
+            for item in plan.stop { block.append("~ stop \(item.name) (\(item.reason))") }
             for conflict in plan.conflicts { block.append("! conflict: \(conflict)") }
             // A fence longer than any run of backticks in the values: a value cannot close it.
             let fence = String(repeating: "`", count: max(3, Self.longestBacktickRun(block) + 1))
@@ -78,6 +80,11 @@ struct PlanRenderer {
             }
         }
         for conflict in plan.conflicts { lines.append("    ! \(conflict)") }
+        if let proxy = plan.proxy {
+            let mark = proxy.action == .create ? "+" : proxy.action == .remove ? "-" : "~"
+            lines.append("\(mark) proxy: \(proxy.action.rawValue): \(Self.clean(proxy.reason))")
+        }
+        for item in plan.stop { lines.append("~ stop \(item.name) (\(item.id.prefix(12))): \(item.reason)") }
         for item in plan.prune { lines.append("- remove \(item.name) (\(item.id.prefix(12))): \(item.reason)") }
         for warning in plan.warnings { lines.append("warning: \(warning)") }
         if let holder = plan.lockedBy { lines.append("note: an apply is in progress (lock held by \(holder))") }
@@ -137,6 +144,7 @@ struct PlanRenderer {
         for plan in plans {
             counts[plan.action.rawValue, default: 0] += 1
             counts["prune", default: 0] += plan.prune.count
+            if plan.proxy != nil || !plan.stop.isEmpty { counts["proxy", default: 0] += 1 }
         }
         return counts
     }
@@ -147,6 +155,8 @@ struct PlanRenderer {
             "\(c["create"] ?? 0) to create", "\(c["replace"] ?? 0) to replace", "\(c["start"] ?? 0) to start",
             "\(c["prune"] ?? 0) to remove", "\(c["in-sync"] ?? 0) in sync", "\(c["conflict"] ?? 0) in conflict",
         ]
-        return "Plan: " + parts.joined(separator: ", ") + "."
+        let proxies = c["proxy"] ?? 0
+        let extra = proxies == 0 ? "" : ", \(proxies) with proxy changes"
+        return "Plan: " + parts.joined(separator: ", ") + extra + "."
     }
 }

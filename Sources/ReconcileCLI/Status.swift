@@ -85,6 +85,14 @@ struct StatusRenderer {
         var held: Hold?
         /// The desired state that failed and is not retried until the file changes or `--retry`.
         var failed: FailedDeploy?
+        /// The blue-green proxy in front of it: its name and state.
+        var proxy: Proxy?
+
+        struct Proxy: Encodable {
+            var name: String
+            var state: String
+            var image: String
+        }
     }
 
     func rows() -> [Row] {
@@ -117,7 +125,8 @@ struct StatusRenderer {
                     Row.Backup(
                         name: $0.name, id: $0.id, image: $0.image, revision: $0.labels[Labels.revision],
                         deployedAt: $0.labels[Labels.deployedAt])
-                }, held: holds[status.spec.containerName], failed: failures[status.spec.containerName])
+                }, held: holds[status.spec.containerName], failed: failures[status.spec.containerName],
+                proxy: status.proxy.map { Row.Proxy(name: $0.name, state: $0.state.rawValue, image: $0.image) })
         }
     }
 
@@ -144,6 +153,7 @@ struct StatusRenderer {
     /// `held at abc123 since …`, `revision def456 failed at …`, or `-`.
     static func note(_ row: Row) -> String {
         var notes: [String] = []
+        if let proxy = row.proxy { notes.append("behind \(proxy.name) (\(proxy.state))") }
         if let held = row.held { notes.append("held at \(held.revision.prefix(12)) since \(held.since) (rollback)") }
         if let failed = row.failed { notes.append("\(failed.named) failed at \(failed.time)") }
         return notes.isEmpty ? "-" : notes.joined(separator: "; ")

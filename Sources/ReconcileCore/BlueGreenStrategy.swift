@@ -347,9 +347,9 @@ public struct BlueGreenStrategy: ReplaceStrategy {
             let deadline = started + spec.proxy.drainTimeout
             var sessions = 0
             while true {
+                abortIfAsked(.duringDrain)
                 sessions = (try? await proxies.sessions(spec.proxyName, server: ProxyConfig.liveServer)) ?? 0
                 if sessions == 0 || context.clock.now() >= deadline { break }
-                abortIfAsked(.duringDrain)
                 try? await context.clock.sleep(for: .milliseconds(50))
             }
             let left = sessions == 0 ? "" : "; \(sessions) still in flight at drain_timeout"

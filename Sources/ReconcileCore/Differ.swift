@@ -136,7 +136,7 @@ public enum Differ {
         else { return nil }
         guard !routing.settled(on: address) else { return nil }
         return ProxyChange(
-            action: .route, reason: "\(routing.summary), not only to \(spec.containerName) (\(address))")
+            action: .route, reason: "\(routing.summary); apply points it at \(spec.containerName) (\(address)) alone")
     }
 
     /// Under blue-green, backups that still run (an apply interrupted while the old version

@@ -9,6 +9,8 @@ public struct EnvironmentStatus: Sendable, Equatable {
     public var image: ImageSnapshot?
     /// Backups, newest first.
     public var backups: [ContainerSnapshot]
+    /// The environment's blue-green proxy, when there is one.
+    public var proxy: ContainerSnapshot?
 
     public init(spec: EnvironmentSpec, active: ContainerSnapshot?, image: ImageSnapshot?, backups: [ContainerSnapshot])
     {
@@ -35,8 +37,10 @@ public struct EnvironmentStatus: Sendable, Equatable {
                 active = try await engine.inspectContainer(summary.id) ?? summary
                 if let id = active?.imageID, !id.isEmpty { image = try await engine.inspectImage(id) }
             }
-            result.append(
-                EnvironmentStatus(spec: spec, active: active, image: image, backups: containers.backups(of: spec)))
+            var status = EnvironmentStatus(
+                spec: spec, active: active, image: image, backups: containers.backups(of: spec))
+            status.proxy = containers.first { $0.isProxy(of: spec) }
+            result.append(status)
         }
         return result
     }

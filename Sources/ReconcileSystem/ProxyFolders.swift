@@ -68,9 +68,9 @@ public struct ProxyFolders: ProxyRuntime {
         let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard socket >= 0 else { throw ProxyError("cannot make a socket: \(String(cString: strerror(errno)))") }
         defer { close(socket) }
-        var limit = timeval(
-            tv_sec: Int(timeout.components.seconds),
-            tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
+        // Whole milliseconds, at least one: a timeval of zero would mean no limit at all.
+        let millis = max(1, min(timeout.milliseconds, 3_600_000))
+        var limit = timeval(tv_sec: millis / 1000, tv_usec: (millis % 1000) * 1000)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_un()

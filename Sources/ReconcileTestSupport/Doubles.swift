@@ -225,3 +225,74 @@ public final class FakeSecretFiles: SecretFileStore, Sendable {
         folders.withLock { $0.keys.filter { $0.hasPrefix("/fake/" + prefix) }.sorted() }
     }
 }
+
+/// A blue-green proxy in memory: the two servers of its backend, changed by the runtime commands
+/// reconcile sends, and answered in HAProxy's formats. Every command is recorded.
+public final class FakeProxyRuntime: ProxyRuntime, Sendable {
+    struct Server {
+        var address = "-"
+        var serving = false
+        var sessions = 0
+    }
+
+    private let servers = Locked(["live": Server(), "next": Server()])
+    private let log = Locked([String]())
+    private let configurations = Locked([String: String]())
+    private let broken = Locked(Set<String>())
+
+    public init() {}
+
+    /// Commands sent, in order.
+    public var commands: [String] { log.withLock { $0 } }
+    /// The last configuration written per proxy.
+    public func configuration(_ name: String) -> String? { configurations.withLock { $0[name] } }
+    /// Makes every command starting with `prefix` fail.
+    public func fail(_ prefix: String) { broken.withLock { _ = $0.insert(prefix) } }
+    /// Sets a server as a person with the admin socket could.
+    public func set(_ server: String, address: String, serving: Bool) {
+        servers.withLock { $0[server] = Server(address: address, serving: serving) }
+    }
+
+    public func prepare(_ name: String, configuration: String) throws -> String {
+        configurations.withLock { $0[name] = configuration }
+        return "/state/proxy/\(name)"
+    }
+
+    public func remove(_ name: String) { log.withLock { $0.append("remove \(name)") } }
+
+    public func send(_ name: String, _ command: String) async throws -> String {
+        log.withLock { $0.append(command) }
+        if broken.withLock({ $0.contains { command.hasPrefix($0) } }) {
+            throw ProxyError("cannot reach the proxy's admin socket (test)")
+        }
+        let words = command.split(separator: " ").map(String.init)
+        if command.hasPrefix("show servers state") {
+            let rows = servers.withLock { servers in
+                ["live", "next"].enumerated().map { index, name in
+                    let server = servers[name] ?? Server()
+                    return
+                        "3 app \(index + 1) \(name) \(server.address) \(server.serving ? 2 : 0) \(server.serving ? 0 : 1)"
+                }
+            }
+            return "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n"
+                + rows.joined(separator: "\n") + "\n"
+        }
+        if command == "show stat" {
+            let rows = servers.withLock { servers in
+                ["live", "next"].map { "app,\($0),0,0,\(servers[$0]?.sessions ?? 0)" }
+            }
+            return "# pxname,svname,qcur,qmax,scur\n" + rows.joined(separator: "\n") + "\n"
+        }
+        if words.count >= 5, words[0] == "set", words[1] == "server" {
+            let server = String(words[2].split(separator: "/").last ?? "")
+            servers.withLock { servers in
+                var entry = servers[server] ?? Server()
+                if words[3] == "addr" { entry.address = words[4] }
+                if words[3] == "state" { entry.serving = words[4] == "ready" }
+                servers[server] = entry
+            }
+            return "\n"
+        }
+        return "Unknown command\n"
+    }
+}

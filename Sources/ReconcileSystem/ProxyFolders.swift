@@ -69,7 +69,7 @@ public struct ProxyFolders: ProxyRuntime {
         guard socket >= 0 else { throw ProxyError("cannot make a socket: \(String(cString: strerror(errno)))") }
         defer { close(socket) }
         // Whole milliseconds, at least one: a timeval of zero would mean no limit at all.
-        let millis = max(1, min(timeout.milliseconds, 3_600_000))
+        let millis = Int(max(1, min(timeout.milliseconds, 3_600_000)))
         var limit = timeval(tv_sec: millis / 1000, tv_usec: (millis % 1000) * 1000)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))

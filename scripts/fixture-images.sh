@@ -16,7 +16,7 @@
 # Every web server also answers /cgi-bin/slow after 3 s with its version (a request in flight).
 set -euo pipefail
 
-FIXTURE_VERSION=7
+FIXTURE_VERSION=8
 BUSYBOX=$(command -v busybox || echo /bin/busybox)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -91,7 +91,8 @@ done
 if ! current acme/devops-fastapi:latest; then docker tag acme/devops-fastapi:v1 acme/devops-fastapi:latest; fi
 build acme/devops-fastapi:broken 8000 "$(rootfs broken '{"status":"unhealthy"}')" "$(serve 8000)"
 
-# The proxy: Debian's haproxy binary with the libraries it links, at the official image's paths.
+# The proxy: Debian's haproxy binary with the libraries it links, at the official image's paths;
+# master-worker (-W -db) as the official image runs it: as PID 1 without it, SIGTERM is ignored.
 if ! current reconcile-proxy:2.6; then
     haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
     dir=$(mktemp -d "$work/proxy.XXXX")
@@ -105,7 +106,7 @@ if ! current reconcile-proxy:2.6; then
     tar -C "$dir" -cf "$work/proxy.tar" .
     docker import \
         --change "LABEL io.reconcile.fixture=$FIXTURE_VERSION" \
-        --change 'CMD ["/usr/local/sbin/haproxy", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
+        --change 'CMD ["/usr/local/sbin/haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
         "$work/proxy.tar" reconcile-proxy:2.6 >/dev/null
     echo "fixture-images: built reconcile-proxy:2.6"
 fi

@@ -373,13 +373,7 @@ public struct BlueGreenStrategy: ReplaceStrategy {
         /// The new version failed before it took a request: remove it. The old one never stopped.
         func discard(_ id: String, labels: [String: String], failure: String, kept: String) async -> DeployOutcome {
             context.recorder.step(.rollingBack)
-            context.say(spec, "failed", failure, ok: false)
-            var text = failure
-            if let logs = try? await engine.logs(id, tail: 10), !logs.isEmpty {
-                let lines = logs.split(separator: "\n").suffix(5).joined(separator: " | ")
-                text += "; last log lines: \(lines)"
-                context.say(spec, "logs", lines, ok: false)
-            }
+            let text = await context.failed(spec, id, failure)
             do {
                 try await context.remove(id, labels: labels)
             } catch {
@@ -551,15 +545,7 @@ public struct BlueGreenStrategy: ReplaceStrategy {
         }
 
         func prune(_ backups: [ContainerSnapshot], summary: String) async -> DeployOutcome {
-            for backup in BackupPolicy.surplus(backups, of: spec) {
-                do {
-                    try await context.remove(backup.id, labels: backup.labels)
-                    context.say(spec, "prune", "removed old backup \(backup.name)")
-                } catch {
-                    context.say(spec, "prune", "could not remove \(backup.name): \(error)", ok: false)
-                }
-            }
-            return .converged(summary)
+            await context.prune(spec, backups: backups, summary: summary)
         }
     }
 }

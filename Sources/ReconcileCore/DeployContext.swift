@@ -181,6 +181,28 @@ public struct DeployContext: Sendable {
         if let folder = labels[Labels.secretFolder] { secretFiles?.remove(folder) }
     }
 
+    /// Removes the backups beyond what `spec` keeps (and every unverified one); the deploy converged.
+    func prune(_ spec: EnvironmentSpec, backups: [ContainerSnapshot], summary: String) async -> DeployOutcome {
+        for backup in BackupPolicy.surplus(backups, of: spec) {
+            do {
+                try await remove(backup.id, labels: backup.labels)
+                say(spec, "prune", "removed old backup \(backup.name)")
+            } catch {
+                say(spec, "prune", "could not remove \(backup.name): \(error)", ok: false)
+            }
+        }
+        return .converged(summary)
+    }
+
+    /// Reports `failure` and returns it with the failed container's last log lines.
+    func failed(_ spec: EnvironmentSpec, _ id: String, _ failure: String) async -> String {
+        say(spec, "failed", failure, ok: false)
+        guard let logs = try? await engine.logs(id, tail: 10), !logs.isEmpty else { return failure }
+        let lines = logs.split(separator: "\n").suffix(5).joined(separator: " | ")
+        say(spec, "logs", lines, ok: false)
+        return failure + "; last log lines: \(lines)"
+    }
+
     /// Reports one step of `spec`'s deploy; `since` adds how long it took.
     func say(_ spec: EnvironmentSpec, _ step: String, _ message: String, since: Duration? = nil, ok: Bool = true) {
         reporter.event(

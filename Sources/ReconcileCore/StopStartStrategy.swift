@@ -218,15 +218,7 @@ public struct StopStartStrategy: ReplaceStrategy {
     private func prune(_ spec: EnvironmentSpec, backups: [ContainerSnapshot], context: DeployContext, summary: String)
         async -> DeployOutcome
     {
-        for backup in BackupPolicy.surplus(backups, of: spec) {
-            do {
-                try await context.remove(backup.id, labels: backup.labels)
-                context.say(spec, "prune", "removed old backup \(backup.name)")
-            } catch {
-                context.say(spec, "prune", "could not remove \(backup.name): \(error)", ok: false)
-            }
-        }
-        return .converged(summary)
+        await context.prune(spec, backups: backups, summary: summary)
     }
 
     /// Removes the failed container (by id) and brings back the newest verified backup under the
@@ -248,13 +240,7 @@ public struct StopStartStrategy: ReplaceStrategy {
         let engine = context.engine
         let started = context.clock.now()
         context.recorder.step(.rollingBack)
-        context.say(spec, "failed", failure, ok: false)
-        var failureText = failure
-        if let logs = try? await engine.logs(failedID, tail: 10), !logs.isEmpty {
-            let lines = logs.split(separator: "\n").suffix(5).joined(separator: " | ")
-            failureText += "; last log lines: \(lines)"
-            context.say(spec, "logs", lines, ok: false)
-        }
+        let failureText = await context.failed(spec, failedID, failure)
         do {
             switch disposition {
             case .remove:

@@ -87,6 +87,7 @@ struct StatusRenderer {
         var failed: FailedDeploy?
         /// The blue-green proxy in front of it: its name and state.
         var proxy: Proxy?
+        var blueGreen: Bool
 
         struct Proxy: Encodable {
             var name: String
@@ -126,7 +127,8 @@ struct StatusRenderer {
                         name: $0.name, id: $0.id, image: $0.image, revision: $0.labels[Labels.revision],
                         deployedAt: $0.labels[Labels.deployedAt])
                 }, held: holds[status.spec.containerName], failed: failures[status.spec.containerName],
-                proxy: status.proxy.map { Row.Proxy(name: $0.name, state: $0.state.rawValue, image: $0.image) })
+                proxy: status.proxy.map { Row.Proxy(name: $0.name, state: $0.state.rawValue, image: $0.image) },
+                blueGreen: status.spec.strategy == .blueGreen)
         }
     }
 
@@ -153,7 +155,11 @@ struct StatusRenderer {
     /// `held at abc123 since …`, `revision def456 failed at …`, or `-`.
     static func note(_ row: Row) -> String {
         var notes: [String] = []
-        if let proxy = row.proxy { notes.append("behind \(proxy.name) (\(proxy.state))") }
+        if let proxy = row.proxy {
+            notes.append("behind \(proxy.name) (\(proxy.state))")
+        } else if row.blueGreen {
+            notes.append("blue-green, but its proxy is missing: nothing serves port \(row.port); run apply")
+        }
         if let held = row.held { notes.append("held at \(held.revision.prefix(12)) since \(held.since) (rollback)") }
         if let failed = row.failed { notes.append("\(failed.named) failed at \(failed.time)") }
         return notes.isEmpty ? "-" : notes.joined(separator: "; ")

@@ -101,9 +101,9 @@ public struct BlueGreenStrategy: ReplaceStrategy {
                 }
                 let folder = try proxies.prepare(spec.proxyName, configuration: ProxyConfig.configuration(spec))
                 var proxy = host.containers.first { $0.isProxy(of: spec) }
-                if let existing = proxy, existing.labels[Labels.proxyConfig] != ProxyConfig.fingerprint(spec) {
+                if let existing = proxy, let reason = await replaceReason(existing) {
                     try await engine.removeContainer(existing.id, force: true)
-                    context.say(spec, "proxy", "removed \(existing.name) (its settings changed)")
+                    context.say(spec, "proxy", "removed \(existing.name) (\(reason))")
                     proxy = nil
                 }
                 let image = spec.proxy.image.description
@@ -128,6 +128,19 @@ public struct BlueGreenStrategy: ReplaceStrategy {
             } catch {
                 return .refused("cannot set up the proxy \(spec.proxyName): \(error)")
             }
+        }
+
+        /// Why the existing proxy must be made again, or nil when it can stay.
+        func replaceReason(_ proxy: ContainerSnapshot) async -> String? {
+            if proxy.labels[Labels.proxyConfig] != ProxyConfig.fingerprint(spec) { return "its settings changed" }
+            if proxy.state == .running, proxy.networks[spec.networkName] == nil {
+                return "it is not on \(spec.networkName) any more"
+            }
+            if proxy.state == .running, (try? await proxies.routing(spec.proxyName)) == nil {
+                return "its admin socket does not answer in this state directory (its folder was lost, or it was "
+                    + "made with another --state-dir)"
+            }
+            return nil
         }
 
         /// Starts the proxy unless it runs, and waits for its admin socket.
@@ -363,6 +376,12 @@ public struct BlueGreenStrategy: ReplaceStrategy {
                 try await proxies.enable(
                     spec.proxyName, server: ProxyConfig.liveServer, address: address, port: spec.containerPort)
                 try await proxies.disable(spec.proxyName, server: ProxyConfig.nextServer)
+                // A `live` that had no address yet (a first deploy) leaves its DNS maintenance
+                // at the next resolution: wait for it, so that a diff right after sees it settled.
+                for _ in 0..<100 {
+                    if try await proxies.routing(spec.proxyName).settled(on: address) { break }
+                    try? await context.clock.sleep(for: .milliseconds(50))
+                }
                 return nil
             } catch {
                 return "could not settle the proxy's routing (\(error)); it sends requests to the new version, and "
@@ -382,6 +401,26 @@ public struct BlueGreenStrategy: ReplaceStrategy {
                     state:
                         "the failed version \(id.prefix(12)) could not be removed (\(error)); the proxy never sent it "
                         + "a request. \(kept)")
+            }
+            // What serves now is checked, not assumed: the old version may have been stopped or
+            // removed by hand meanwhile.
+            let live = try? await engine.inspectContainer(spec.containerName)
+            if kept != "nothing ran before", live?.state != .running {
+                if let live, live.isManaged(service: spec.service, environment: spec.environment),
+                    (try? await engine.startContainer(live.id)) != nil,
+                    await gateInPlace(live.id, restartsBefore: live.restartCount, healthOnly: true) == nil
+                {
+                    _ = await settle(on: live)
+                    context.say(
+                        spec, "rollback", "removed the new version; started \(live.name) again (it was stopped)")
+                    return .rolledBack(
+                        failure: text, restored: "\(live.image) (\(live.shortID)) serves again (it had been stopped)")
+                }
+                let state = await StopStartStrategy().describe(spec, context: context)
+                return .rollbackFailed(
+                    failure: text,
+                    state: "the new version was removed, but the old one no longer runs (stopped or removed during the "
+                        + "deploy?). \(state)")
             }
             context.say(spec, "rollback", "removed the new version; \(kept)")
             return .rolledBack(failure: text, restored: kept)

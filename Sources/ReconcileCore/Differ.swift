@@ -129,6 +129,12 @@ public enum Differ {
         guard proxy.holdsPort, proxy.state == .running else {
             return ProxyChange(action: .start, reason: "\(spec.proxyName) is \(proxy.state.rawValue)")
         }
+        if proxy.networks[spec.networkName] == nil {
+            return ProxyChange(
+                action: .recreate,
+                reason: "\(spec.proxyName) is not on \(spec.networkName) (disconnected or removed by hand?); replacing "
+                    + "it leaves port \(spec.port) without service for about a second")
+        }
         // A replace or a start points the proxy at the new version anyway.
         guard action == .inSync, let routing = host.routing[proxy.name],
             let live = host.containers.first(where: { $0.name == spec.containerName }), live.state == .running,
@@ -192,6 +198,14 @@ public enum Differ {
         }
         if let stored, let actual = current.actual {
             changes += FieldChange.byHand(actual, stored: stored, changes: changes)
+        }
+        if spec.strategy == .blueGreen, stored?.strategy == DeployStrategy.blueGreen.rawValue,
+            current.state == .running,
+            current.networks[spec.networkName] == nil
+        {
+            changes.append(
+                FieldChange(
+                    field: "network", old: "not on \(spec.networkName) (changed by hand)", new: spec.networkName))
         }
         let wanted = desired.pin?.id ?? host.images[spec.image.description]?.id
         if let wanted, wanted != current.imageID, !changes.contains(where: { $0.field == "image" }) {
@@ -313,6 +327,14 @@ public enum Differ {
             case .missing, .always:
                 warnings.append("image \(spec.image) is not on this host; apply will pull it")
             }
+        }
+        if spec.strategy == .blueGreen, !host.containers.contains(where: { $0.isProxy(of: spec) }),
+            host.images[spec.proxy.image.description] == nil
+        {
+            warnings.append(
+                spec.pull == .never
+                    ? "proxy image \(spec.proxy.image) is not on this host and pull is never; apply will refuse"
+                    : "proxy image \(spec.proxy.image) is not on this host; apply will pull it")
         }
         // EXPOSE is documentation, not a rule: a server may listen elsewhere, so this warns only.
         let image = desired.pin.flatMap { host.images[$0.id] } ?? host.images[spec.image.description]

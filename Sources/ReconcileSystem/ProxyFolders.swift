@@ -12,7 +12,12 @@ public struct ProxyFolders: ProxyRuntime {
 
     /// - Parameter stateDirectory: the state directory; its `proxy` folder is made on first use.
     public init(stateDirectory: String) {
-        root = (stateDirectory as NSString).appendingPathComponent("proxy")
+        // The engine mounts it by this path: a relative one would be refused there.
+        let absolute =
+            stateDirectory.hasPrefix("/")
+            ? stateDirectory
+            : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(stateDirectory)
+        root = (absolute as NSString).appendingPathComponent("proxy")
     }
 
     public func folder(_ name: String) -> String { (root as NSString).appendingPathComponent(name) }

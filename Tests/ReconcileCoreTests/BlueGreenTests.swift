@@ -130,11 +130,13 @@ struct BlueGreenUnitTests {
         return container
     }
 
-    func proxy(_ spec: EnvironmentSpec, state: ContainerState = .running) -> ContainerSnapshot {
-        ContainerSnapshot(
+    func proxy(_ spec: EnvironmentSpec, state: ContainerState = .running, onNetwork: Bool = true) -> ContainerSnapshot {
+        var proxy = ContainerSnapshot(
             id: "proxy1", name: spec.proxyName, image: spec.proxy.image.description, imageID: "sha256:p", state: state,
             labels: ProxyConfig.creation(spec, folder: "/f").labels,
             ports: [PublishedPort(hostIP: "0.0.0.0", hostPort: spec.port, containerPort: 8080)])
+        if onNetwork { proxy.networks = [spec.networkName: "10.0.0.1"] }
+        return proxy
     }
 
     @Test func thePlanSaysWhatBecomesOfTheProxy() {
@@ -150,6 +152,15 @@ struct BlueGreenUnitTests {
         let elsewhere = ProxyRouting(servers: [.init(name: "live", address: "10.0.0.9", serving: true)])
         let drifted = Differ.plan(desired, host: host([live(spec), proxy(spec)], routing: [spec.proxyName: elsewhere]))
         #expect(drifted.proxy?.action == .route && drifted.hasChanges)
+
+        let cutOff = Differ.plan(desired, host: host([live(spec), proxy(spec, onNetwork: false)]))
+        #expect(cutOff.proxy?.action == .recreate && cutOff.proxy?.reason.contains("not on app-staging-net") == true)
+        var detached = live(spec)
+        detached.networks = [:]
+        let liveCutOff = Differ.plan(desired, host: host([detached, proxy(spec)], routing: [spec.proxyName: settled]))
+        #expect(liveCutOff.action == .replace && liveCutOff.changes.contains { $0.field == "network" })
+        let missingImage = Differ.plan(desired, host: HostState(containers: [], images: ["acme/app:v1": image]))
+        #expect(missingImage.warnings.contains { $0.contains("proxy image reconcile-proxy:2.6 is not on this host") })
 
         let stopped = Differ.plan(desired, host: host([live(spec), proxy(spec, state: .exited)]))
         #expect(stopped.proxy?.action == .start)

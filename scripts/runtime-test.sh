@@ -14,6 +14,7 @@ SERVICE="rtimage$$"
 cleanup() {
     docker rm -f "$NAME" >/dev/null 2>&1 || true
     docker ps -aq --filter "label=io.reconcile.service=$SERVICE" | xargs -r docker rm -f >/dev/null
+    docker network rm "$SERVICE-bluegreen-net" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -113,5 +114,40 @@ python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.
     grep -q '"version":"v1"' || fail "nothing serves v1 on $port"
 [ -s "$WORK/state/journal.jsonl" ] || fail "apply wrote no journal in the mounted state folder"
 ok "apply in the container: $(echo "$out" | grep 'staging: gate health')"
+
+# Blue-green from the container: the state directory mounted at the same path as on the host (the
+# proxy's folder in it is mounted into the proxy by that path), two deploys, the second behind the proxy.
+BG="$WORK/bgstate"
+mkdir -p "$BG" "$WORK/bg/environments"
+chown 10001:10001 "$BG"
+chmod 700 "$BG"
+bgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+write_bg() {
+    cat >"$WORK/bg/environments/bluegreen.yml" <<YAML
+service: $SERVICE
+environment: bluegreen
+image: reconcile-fixture:$1
+pull: never
+port: $bgport
+container_port: 8080
+stop_timeout: 1s
+health: {path: /health, startup: 5s, interval: 300ms, attempts: 3}
+strategy: blue-green
+proxy: {image: reconcile-proxy:2.6, drain_timeout: 5s}
+YAML
+    chmod -R a+rX "$WORK/bg"
+}
+bg_apply() {
+    docker run --rm "${ENGINE[@]}" --network host -v "$WORK/bg:/work:ro" -v "$BG:$BG" -e RECONCILE_STATE_DIR="$BG" \
+        "$IMAGE" apply 2>&1
+}
+write_bg v1
+out=$(bg_apply) || fail "blue-green apply exited $?: $out"
+write_bg v2
+out=$(bg_apply) || fail "blue-green update exited $?: $out"
+echo "$out" | grep -q 'bluegreen: switch the proxy sends new requests to' || fail "no switch: $out"
+python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$bgport/health').read().decode())" |
+    grep -q '"version":"v2"' || fail "the proxy does not serve v2 on $bgport"
+ok "blue-green from the container: $(echo "$out" | grep 'bluegreen: switch')"
 
 echo "runtime-test: all checks passed"

@@ -86,28 +86,24 @@ public struct BlueGreenStrategy: ReplaceStrategy {
         /// Makes sure the network and the proxy exist as the file says, and with `start`, that the
         /// proxy runs and answers on its admin socket. The refusal when it cannot.
         func ensureProxy(host: HostState, start: Bool) async -> DeployOutcome? {
+            // First what changes nothing: the network's owner, the proxy's folder, its image.
+            let folder: String
+            let network: NetworkSnapshot?
+            var proxy = host.containers.first { $0.isProxy(of: spec) }
+            let replace = await proxy.asyncMap { await replaceReason($0) } ?? nil
+            let image = spec.proxy.image.description
             do {
-                if let network = try await engine.network(spec.networkName) {
-                    guard network.labels[Labels.managed] == "true", network.labels[Labels.service] == spec.service,
-                        network.labels[Labels.environment] == spec.environment
-                    else {
-                        return .refused(
-                            "a network named \(spec.networkName) that reconcile did not create exists; remove or "
-                                + "rename it (docker network rm \(spec.networkName)); nothing was changed")
-                    }
-                } else {
-                    try await engine.createNetwork(spec.networkName, labels: ProxyConfig.networkLabels(spec))
-                    context.say(spec, "network", "created \(spec.networkName)")
+                network = try await engine.network(spec.networkName)
+                if let network,
+                    network.labels[Labels.managed] != "true" || network.labels[Labels.service] != spec.service
+                        || network.labels[Labels.environment] != spec.environment
+                {
+                    return .refused(
+                        "a network named \(spec.networkName) that reconcile did not create exists; remove or "
+                            + "rename it (docker network rm \(spec.networkName)); nothing was changed")
                 }
-                let folder = try proxies.prepare(spec.proxyName, configuration: ProxyConfig.configuration(spec))
-                var proxy = host.containers.first { $0.isProxy(of: spec) }
-                if let existing = proxy, let reason = await replaceReason(existing) {
-                    try await engine.removeContainer(existing.id, force: true)
-                    context.say(spec, "proxy", "removed \(existing.name) (\(reason))")
-                    proxy = nil
-                }
-                let image = spec.proxy.image.description
-                if proxy == nil, try await engine.inspectImage(image) == nil {
+                folder = try proxies.prepare(spec.proxyName, configuration: ProxyConfig.configuration(spec))
+                if proxy == nil || replace != nil, try await engine.inspectImage(image) == nil {
                     guard spec.pull != .never else {
                         return .refused(
                             "proxy image \(image) is not on this host and pull is never; nothing was changed")
@@ -115,6 +111,19 @@ public struct BlueGreenStrategy: ReplaceStrategy {
                     let started = context.clock.now()
                     try await Deadline.run(.seconds(3600)) { try await engine.pull(image) { _ in } }
                     context.say(spec, "pull", "pulled \(image)", since: started)
+                }
+            } catch {
+                return .refused("cannot set up the proxy \(spec.proxyName): \(error); nothing was changed")
+            }
+            do {
+                if network == nil {
+                    try await engine.createNetwork(spec.networkName, labels: ProxyConfig.networkLabels(spec))
+                    context.say(spec, "network", "created \(spec.networkName)")
+                }
+                if let existing = proxy, let replace {
+                    try await engine.removeContainer(existing.id, force: true)
+                    context.say(spec, "proxy", "removed \(existing.name) (\(replace))")
+                    proxy = nil
                 }
                 let id: String
                 if let proxy {
@@ -586,5 +595,13 @@ public struct BlueGreenStrategy: ReplaceStrategy {
         func prune(_ backups: [ContainerSnapshot], summary: String) async -> DeployOutcome {
             await context.prune(spec, backups: backups, summary: summary)
         }
+    }
+}
+
+extension Optional {
+    /// `map` with an async transform.
+    func asyncMap<T>(_ transform: (Wrapped) async -> T) async -> T? {
+        guard let value = self else { return nil }
+        return await transform(value)
     }
 }

@@ -11,6 +11,8 @@ public struct HostState: Sendable {
     /// Where each running blue-green proxy sends requests, by proxy container name (missing when
     /// it could not be asked).
     public var routing: [String: ProxyRouting] = [:]
+    /// Networks that blue-green environments need, by name, when they exist (nil: none by that name).
+    public var networks: [String: NetworkSnapshot] = [:]
 
     public init(
         containers: [ContainerSnapshot], images: [String: ImageSnapshot], portsInUse: Set<HostAddress> = []
@@ -269,6 +271,14 @@ public enum Differ {
             found.append(
                 "a container named \(spec.proxyName) (\(squatter.shortID)) that reconcile did not create holds the name "
                     + "of this environment's proxy; remove or rename it (docker rm \(spec.proxyName))")
+        }
+        if spec.strategy == .blueGreen, let network = host.networks[spec.networkName],
+            network.labels[Labels.managed] != "true" || network.labels[Labels.service] != spec.service
+                || network.labels[Labels.environment] != spec.environment
+        {
+            found.append(
+                "a network named \(spec.networkName) that reconcile did not create exists; remove or rename it "
+                    + "(docker network rm \(spec.networkName))")
         }
         // This environment's own containers (a backup still running after an interrupted apply)
         // are not in the way: apply stops them before it starts the new one.

@@ -39,6 +39,9 @@ public struct Observer: Sendable {
             }
         }
         var host = HostState(containers: containers, images: images, portsInUse: portsInUse)
+        for spec in specs where spec.strategy == .blueGreen {
+            host.networks[spec.networkName] = try await engine.network(spec.networkName)
+        }
         if let proxies {
             for spec in specs where spec.strategy == .blueGreen {
                 guard let proxy = containers.first(where: { $0.isProxy(of: spec) }), proxy.state == .running else {

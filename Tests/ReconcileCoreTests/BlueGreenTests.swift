@@ -187,6 +187,10 @@ struct BlueGreenUnitTests {
         let squatter = ContainerSnapshot(
             id: "x", name: spec.proxyName, image: "nginx", imageID: "sha256:n", state: .running)
         #expect(Differ.plan(desired, host: host([squatter])).action == .conflict)
+        var foreignNetwork = host([])
+        foreignNetwork.networks[spec.networkName] = NetworkSnapshot(id: "n", name: spec.networkName, labels: [:])
+        let refused = Differ.plan(desired, host: foreignNetwork)
+        #expect(refused.action == .conflict && refused.conflicts.first?.contains("did not create") == true)
     }
 
     // MARK: The strategy

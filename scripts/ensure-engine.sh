@@ -27,6 +27,12 @@ if [ ${#need_install[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_install[@]}" >/dev/null
 fi
 
+# The watch tests parse /metrics with Prometheus' own text parser (from PyPI).
+if ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
+    log "installing prometheus_client from PyPI (the watch tests parse /metrics with it)"
+    python3 -m pip install --quiet --root-user-action=ignore prometheus_client
+fi
+
 if docker version >/dev/null 2>&1; then
     exit 0
 fi

@@ -110,7 +110,7 @@ extension Reconcile {
 
         /// The live reconciler for one run: the real probe, clock, git, secret files and lock identity.
         static func reconciler(
-            engine: any ContainerEngine, store: any StateStore, printer: ApplyPrinter, context: CommandContext
+            engine: any ContainerEngine, store: any StateStore, printer: any DeployReporter, context: CommandContext
         ) -> Reconciler {
             var reconciler = Reconciler(
                 engine: engine, probe: HTTPHealthProbe(), clock: SystemClock(), wallClock: context.now, state: store,
@@ -120,6 +120,8 @@ extension Reconcile {
             reconciler.secretFiles = TmpfsSecretFiles(
                 root: TmpfsSecretFiles.defaultRoot(environment: context.environment))
             reconciler.proxies = ProxyFolders(stateDirectory: store.location)
+            reconciler.notifier = WebhookNotifier(warn: { context.warn("reconcile: \($0)") })
+            reconciler.variables = context.environment
             return reconciler
         }
 

@@ -16,6 +16,9 @@ final class Interruption: @unchecked Sendable {
     private var current: String?
     private let report: @Sendable (String) -> Void
 
+    /// Also told of the first signal (watch stops its loop with it).
+    var onSignal: (@Sendable () -> Void)?
+
     init(report: @escaping @Sendable (String) -> Void) { self.report = report }
 
     /// The exit code for the signal received, or nil when none came.
@@ -45,6 +48,7 @@ final class Interruption: @unchecked Sendable {
             return (first, current)
         }
         guard first else { return }
+        onSignal?()
         let name = number == SIGINT ? "SIGINT" : number == SIGHUP ? "SIGHUP" : "SIGTERM"
         report(
             environment.map { "received \(name); finishing \($0) safely, then stopping" }

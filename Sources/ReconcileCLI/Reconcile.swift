@@ -25,7 +25,8 @@ public struct Reconcile: AsyncParsableCommand {
             """,
         version: "reconcile \(version) (commit \(commit))",
         subcommands: [
-            Validate.self, Diff.self, Apply.self, Status.self, History.self, Rollback.self, VersionCommand.self,
+            Validate.self, Diff.self, Apply.self, Status.self, History.self, Rollback.self, Watch.self,
+            VersionCommand.self,
         ]
     )
 

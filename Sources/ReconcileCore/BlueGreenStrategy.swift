@@ -283,6 +283,7 @@ public struct BlueGreenStrategy: ReplaceStrategy {
                 target: ProbeTarget(host: address, port: spec.containerPort))
             for line in verdict.lines { context.say(spec, "gate", line) }
             if let failure = verdict.failure {
+                context.recorder.versionFailedItsChecks()
                 return await discard(candidateID, labels: creation.labels, failure: failure, kept: kept)
             }
             context.recorder.step(.verified) { $0.gatingID = nil }
@@ -340,6 +341,7 @@ public struct BlueGreenStrategy: ReplaceStrategy {
             context.say(spec, "switch", "the proxy sends new requests to \(address)", since: switched)
             abortIfAsked(.afterSwitch)
             if let problem = await checkPublic() {
+                context.recorder.versionFailedItsChecks()
                 return await switchBack(
                     candidateID: candidateID, labels: creation.labels, old: backup,
                     failure: "the new version passed its gate but not through port \(spec.port): \(problem)")
@@ -532,6 +534,10 @@ public struct BlueGreenStrategy: ReplaceStrategy {
                 try ContainerCreation.restoreSecretFiles(
                     desired, of: current, to: context.secretFiles, user: host.images[desired.imageKey]?.user)
                 switch current.state {
+                case .running where current.health == "unhealthy":
+                    try await engine.stopContainer(current.id, timeout: spec.stopTimeout)
+                    try await engine.startContainer(current.id)
+                    context.say(spec, "restart", "\(spec.containerName) (its healthcheck said unhealthy)")
                 case .running: context.say(spec, "check", "\(spec.containerName) was never verified; gating it now")
                 case .paused: try await engine.unpauseContainer(current.id)
                 default: try await engine.startContainer(current.id)

@@ -33,7 +33,8 @@ public protocol ContainerEngine: Sendable {
     func removeNetwork(_ name: String) async throws
     /// The last `tail` lines of a container's stdout and stderr.
     func logs(_ id: String, tail: Int) async throws -> String
-    /// Container events (create, start, die, stop, destroy, rename, health_status) from now on.
+    /// Container events (create, start, die, stop, kill, destroy, rename, health_status) from now on;
+    /// the stream ends (or throws) when the connection to the engine does.
     func events() -> AsyncThrowingStream<EngineEvent, Error>
     /// Releases connections; the engine must not be used afterwards.
     func shutdown() async
@@ -188,6 +189,8 @@ public struct EngineEvent: Sendable, Equatable {
     public var containerID: String
     public var name: String?
     public var time: Date
+    /// For `rename`: the name it had before.
+    public var oldName: String?
 
     public init(action: String, containerID: String, name: String?, time: Date) {
         self.action = action

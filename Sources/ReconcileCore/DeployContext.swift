@@ -104,6 +104,7 @@ public final class DeployRecorder: Sendable {
     private let record: Locked<DeployRecord>
     private let warned = Locked(false)
     private let warn: @Sendable (String) -> Void
+    private let versionFailed = Locked(false)
 
     public init(store: any StateStore, record: DeployRecord, warn: @escaping @Sendable (String) -> Void) {
         self.store = store
@@ -115,6 +116,12 @@ public final class DeployRecorder: Sendable {
     public func begin() throws { try store.saveDeployRecord(current) }
 
     public var current: DeployRecord { record.withLock { $0 } }
+
+    /// Marks that the new version itself failed (its gate, or a check through the port), as
+    /// opposed to the engine refusing an operation: only such a failure makes a revision known bad.
+    public func versionFailedItsChecks() { versionFailed.withLock { $0 = true } }
+
+    public var didVersionFail: Bool { versionFailed.withLock { $0 } }
 
     /// Moves to `step`, applying `change`, and saves.
     public func step(_ step: DeployRecord.Step, _ change: (inout DeployRecord) -> Void = { _ in }) {

@@ -221,6 +221,11 @@ public enum Differ {
         if !changes.isEmpty {
             plan.action = .replace
             plan.changes = changes
+        } else if current.state == .running, current.health == "unhealthy" {
+            // Its own HEALTHCHECK says it no longer serves: restart it and gate it again (a
+            // failed gate then brings back the newest backup).
+            plan.action = .start
+            plan.changes = [FieldChange(field: "health", old: "unhealthy", new: "restart it and gate it")]
         } else if current.state != .running {
             // Stopped, exited, dead or paused: start (or unpause) it and gate it again.
             plan.action = .start

@@ -50,6 +50,10 @@ public struct EngineLock: Sendable {
 
     /// Takes the lease for `spec`, waiting up to `timeout` for another holder. `ttl` is how long
     /// this apply may hold it at most (the deploy's own bound); `cancelled` is polled while waiting.
+    /// Takes a lease this very process left behind as stale (`watch`: one reconcile per environment
+    /// at a time, so a lease of its own is one it could not remove when the engine went away).
+    public var reclaimOwn = false
+
     public func acquire(
         _ spec: EnvironmentSpec, ttl: Duration, timeout: Duration,
         report: @Sendable (Event) -> Void = { _ in }, cancelled: @Sendable () -> Bool = { false }
@@ -74,7 +78,10 @@ public struct EngineLock: Sendable {
                 guard existing.isLease, let current = LeaseHolder.decode(existing.labels[Self.leaseLabel]) else {
                     throw LockError.foreign(name: spec.lockName, id: existing.shortID)
                 }
-                if let reason = staleness(current) {
+                if let reason = reclaimOwn && current.isSameProcess(as: holder)
+                    ? "it is this process's own, left when the engine went away before it could be removed"
+                    : staleness(current)
+                {
                     try await engine.removeContainer(existing.id, force: true)
                     report(.recovered(current, reason: reason))
                     continue
@@ -157,6 +164,12 @@ public struct LeaseHolder: Sendable, Codable, Equatable {
     }
 
     var untilDate: Date? { ISO8601DateFormatter().date(from: until) }
+
+    /// True when both records name the same process (pid, host, boot, pid namespace, start time).
+    public func isSameProcess(as other: LeaseHolder) -> Bool {
+        pid == other.pid && host == other.host && bootID == other.bootID && pidNamespace == other.pidNamespace
+            && processStart == other.processStart && processStart != nil
+    }
 
     /// `pid 123 on host since 2026-11-27T10:00:00Z`
     public var summary: String { "pid \(pid) on \(host) since \(since)" }

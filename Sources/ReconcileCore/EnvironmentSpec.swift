@@ -34,6 +34,9 @@ public struct EnvironmentSpec: Sendable, Equatable {
     public var strategy: DeployStrategy = .stopFirst
     /// The managed proxy of `strategy: blue-green` (its defaults when the file names none).
     public var proxy = ProxySettings()
+    /// Where deploy results are sent (`notify.webhook`), when anywhere. May hold a token: never
+    /// print it whole (`WebhookURL.redacted`).
+    public var webhook: String?
 
     public init(file: String, service: String, environment: String, image: ImageReference, port: Int) {
         self.file = file

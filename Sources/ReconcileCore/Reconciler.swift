@@ -23,6 +23,10 @@ public struct Reconciler: Sendable {
     public var revisions: (any RevisionStore)?
     /// The blue-green proxies' folders and runtime API; nil refuses `strategy: blue-green`.
     public var proxies: (any ProxyRuntime)?
+    /// Sends `notify.webhook` notifications; nil sends none.
+    public var notifier: (any Notifier)?
+    /// Where `notify.webhook: $NAME` is looked up (the process environment).
+    public var variables: [String: String] = [:]
 
     public init(
         engine: any ContainerEngine, probe: any HealthProbe, clock: any DeployClock,
@@ -55,6 +59,8 @@ public struct Reconciler: Sendable {
         public var lockTimeout: Duration
         /// Try a desired state again although it failed and was rolled back before (`--retry`).
         public var retry: Bool
+        /// A lease of this very process is a leftover (`watch`, see `EngineLock.reclaimOwn`).
+        public var reclaimOwnLease = false
         /// Polled at every point where stopping changes nothing (before the pull, while waiting
         /// for the lock, before the deploy); once a deploy has begun it runs to its end.
         public var cancelled: @Sendable () -> Bool
@@ -75,6 +81,16 @@ public struct Reconciler: Sendable {
         public var outcome: DeployOutcome
         public var plan: EnvironmentPlan?
         public var seconds: Double
+        /// A convergence that put back what the file already said (the file did not change since
+        /// it last converged): drift, corrected.
+        public var drift = false
+
+        public init(outcome: DeployOutcome, plan: EnvironmentPlan?, seconds: Double, drift: Bool = false) {
+            self.outcome = outcome
+            self.plan = plan
+            self.seconds = seconds
+            self.drift = drift
+        }
     }
 
     public func reconcile(_ desired: DesiredEnvironment, options: Options) async -> Result {
@@ -82,16 +98,56 @@ public struct Reconciler: Sendable {
         var run = Run()
         let outcome = await self.run(desired, options: options, &run)
         let seconds = (clock.now() - started).seconds
+        let drift = isDrift(desired, outcome: outcome, plan: run.plan)
         // A known-bad skip changes nothing and repeats every cron run: the failure is in the journal once.
         if outcome != .unchanged, outcome.name != "skipped-known-bad" {
             if run.revision == nil { run.revision = await revision(of: desired) }
             await record(desired, outcome: outcome, run: run, seconds: seconds)
+            await notify(
+                desired, result: drift ? "drift-corrected" : outcome.name, outcome: outcome, run: run, seconds: seconds)
+        } else if outcome.name == "skipped-known-bad", desired.spec.webhook != nil,
+            var failed = try? state.failedDeploy(desired.spec.containerName), failed.skipNotified != true
+        {
+            // Skipped every cron run or watch pass: the webhook hears of it once.
+            await notify(desired, result: outcome.name, outcome: outcome, run: run, seconds: seconds)
+            failed.skipNotified = true
+            try? state.saveFailedDeploy(failed)
         }
-        return Result(outcome: outcome, plan: run.plan, seconds: seconds)
+        return Result(outcome: outcome, plan: run.plan, seconds: seconds, drift: drift)
+    }
+
+    /// True when a convergence restored what the file already said: the live container was only
+    /// started again, or this content had converged before and the file is unchanged since.
+    func isDrift(_ desired: DesiredEnvironment, outcome: DeployOutcome, plan: EnvironmentPlan?) -> Bool {
+        guard case .converged = outcome, let plan, desired.pin == nil else { return false }
+        if plan.action == .start { return true }
+        guard plan.action == .create || plan.action == .replace, let digest = desired.spec.contentDigest,
+            let last = (try? state.journal())?.last(where: {
+                $0.environment == desired.spec.environment && $0.file == desired.spec.file && $0.result == "converged"
+            })
+        else { return false }
+        return last.contentDigest == digest
+    }
+
+    /// Posts the outcome to the environment's webhook, when it has one and wants to hear of it.
+    func notify(_ desired: DesiredEnvironment, result: String, outcome: DeployOutcome, run: Run, seconds: Double)
+        async
+    {
+        let spec = desired.spec
+        guard let notifier, let hook = spec.webhook, DeployNotification.results.contains(result) else { return }
+        guard let url = WebhookURL.resolve(hook, environment: variables) else {
+            say(spec, "notify", "\(hook) is not set (or not an http(s) URL); no notification sent", ok: false)
+            return
+        }
+        let notification = DeployNotification(
+            environment: spec.environment, service: spec.service, file: spec.file, result: result,
+            revision: run.revision?.commit, oldImage: run.previous?.image, newImage: spec.image.description,
+            failedCheck: outcome.reason, seconds: (seconds * 1000).rounded() / 1000)
+        await notifier.send(notification, to: url)
     }
 
     /// What one reconcile learnt on its way, for the journal.
-    private struct Run {
+    struct Run {
         var plan: EnvironmentPlan?
         var previous: ContainerSnapshot?
         var revision: FileRevision?
@@ -158,7 +214,8 @@ public struct Reconciler: Sendable {
         }
 
         // 3. The lock, then look again: what another apply did meanwhile counts.
-        let lock = EngineLock(engine: engine, identity: identity, clock: clock, wallClock: wallClock)
+        var lock = EngineLock(engine: engine, identity: identity, clock: clock, wallClock: wallClock)
+        lock.reclaimOwn = options.reclaimOwnLease
         let lease: EngineLock.Lease
         do {
             lease = try await lock.acquire(
@@ -269,7 +326,9 @@ public struct Reconciler: Sendable {
         let strategy: any ReplaceStrategy =
             spec.strategy == .blueGreen ? BlueGreenStrategy() : StopStartStrategy()
         let outcome = await strategy.deploy(desired, plan: plan, host: host, context: context)
-        remember(outcome, desired: desired, host: host, revision: progress.revision)
+        remember(
+            outcome, desired: desired, host: host, revision: progress.revision,
+            versionFailed: recorder.didVersionFail && (plan.action == .create || plan.action == .replace))
         await sweepSecretFolders(spec)
         do {
             try state.clearDeployRecord(spec.containerName)
@@ -321,13 +380,18 @@ public struct Reconciler: Sendable {
     }
 
     /// Remembers a desired state that failed and was rolled back; forgets it once one converged.
+    /// Only a new version (create, replace) that failed its own checks is a bad one: an engine
+    /// that refuses to create or start a container (shutting down, out of disk) says nothing
+    /// against the revision, and neither does a start of the container that ran before.
     private func remember(
-        _ outcome: DeployOutcome, desired: DesiredEnvironment, host: HostState, revision: FileRevision?
+        _ outcome: DeployOutcome, desired: DesiredEnvironment, host: HostState, revision: FileRevision?,
+        versionFailed: Bool
     ) {
         let spec = desired.spec
         do {
             switch outcome {
             case .rolledBack(let failure, _), .rollbackFailed(let failure, _):
+                guard versionFailed else { return }
                 let identity = desired.deployIdentity(imageID: host.images[desired.imageKey]?.id)
                 let reason = failure.count > 200 ? String(failure.prefix(197)) + "…" : failure
                 try state.saveFailedDeploy(

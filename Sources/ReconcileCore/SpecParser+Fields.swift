@@ -67,6 +67,15 @@ extension SpecParser {
         if let node = fields["approval"], let value = reader.choice(node, "approval", as: Approval.self) {
             spec.approval = value
         }
+        if let node = fields["notify"], let notify = reader.fields(node, "notify", known: ["webhook"]),
+            let hook = notify["webhook"], let text = reader.string(hook, "notify.webhook")
+        {
+            if let problem = WebhookURL.problem(text) {
+                reader.report(hook, "notify.webhook", problem)
+            } else {
+                spec.webhook = text
+            }
+        }
         var strategyRead = true
         if let node = fields["strategy"] {
             if let value = reader.choice(node, "strategy", as: DeployStrategy.self) {

@@ -96,6 +96,8 @@ public struct FailedDeploy: Sendable, Codable, Equatable {
     public var revision: String
     public var time: String
     public var reason: String
+    /// A webhook was told that later applies skip it (once, not every cron run).
+    public var skipNotified: Bool?
 
     /// How messages name it: `revision abc123def456`, or `this content` when it was applied outside git.
     public var named: String { revision == "unknown" ? "this content (not in git)" : "revision \(revision)" }

@@ -144,6 +144,7 @@ public struct StopStartStrategy: ReplaceStrategy {
             spec, containerID: candidateID, startedAt: context.clock.now(), restartsBefore: 0)
         for line in verdict.lines { context.say(spec, "gate", line) }
         if let failure = verdict.failure {
+            context.recorder.versionFailedItsChecks()
             return await rollBack(
                 spec, failedID: candidateID, failure: failure, backups: backups, context: context,
                 failedLabels: creation.labels, proxyID: proxy?.id)
@@ -188,6 +189,10 @@ public struct StopStartStrategy: ReplaceStrategy {
         do {
             try ContainerCreation.restoreSecretFiles(desired, of: current, to: context.secretFiles, user: user)
             switch current.state {
+            case .running where current.health == "unhealthy":
+                try await engine.stopContainer(current.id, timeout: spec.stopTimeout)
+                try await engine.startContainer(current.id)
+                context.say(spec, "restart", "\(spec.containerName) (its healthcheck said unhealthy)", since: startedAt)
             case .running:
                 context.say(spec, "check", "\(spec.containerName) was never verified; gating it now")
             case .paused:

@@ -240,7 +240,7 @@ extension DockerEngine {
 
     public func events() -> AsyncThrowingStream<EngineEvent, Error> {
         let filters =
-            #"{"type":["container"],"event":["create","start","die","stop","destroy","rename","health_status"]}"#
+            #"{"type":["container"],"event":["create","start","die","stop","kill","destroy","rename","health_status"]}"#
         let request = makeRequest(.GET, "/events", query: [("filters", filters)], body: nil)
         let client = self.client
         return AsyncThrowingStream { continuation in
@@ -269,7 +269,10 @@ extension DockerEngine {
         let time =
             decoded.timeNano.map { Date(timeIntervalSince1970: Double($0) / 1e9) }
             ?? Date(timeIntervalSince1970: Double(decoded.time ?? 0))
-        return EngineEvent(action: action, containerID: id, name: decoded.Actor?.Attributes?["name"], time: time)
+        var event = EngineEvent(action: action, containerID: id, name: decoded.Actor?.Attributes?["name"], time: time)
+        // Docker names the old name with its leading slash.
+        event.oldName = decoded.Actor?.Attributes?["oldName"].map { String($0.trimmingPrefix("/")) }
+        return event
     }
 }
 

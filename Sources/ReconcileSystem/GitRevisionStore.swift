@@ -67,6 +67,39 @@ public struct GitRevisionStore: RevisionStore {
         return trimmed.isEmpty ? nil : trimmed
     }
 
+    /// `watch --git-pull`: fetches the upstream of the checkout holding `path` and fast-forwards
+    /// to it. Returns what happened in one line, nil when there was nothing new. A tree with
+    /// changes, a branch without upstream, or history that does not fast-forward is reported and
+    /// left alone.
+    public func pullFastForward(_ path: String) async -> String? {
+        let directory = FileManager.default.fileExists(atPath: path + "/.") ? path : Self.split(path).directory
+        do {
+            guard try await git(["rev-parse", "--is-inside-work-tree"], in: directory) != nil else {
+                return "git pull: \(directory) is not in a git checkout; --git-pull does nothing"
+            }
+            guard
+                let upstream = try? await git(
+                    ["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"], in: directory)
+            else { return "git pull: the branch at \(directory) has no upstream; set one (git branch -u origin/main)" }
+            let dirty = try await git(["status", "--porcelain", "--untracked-files=no"], in: directory) ?? ""
+            _ = try await git(["fetch", "--quiet"], in: directory)
+            let head = try await git(["rev-parse", "HEAD"], in: directory) ?? ""
+            let target = try await git(["rev-parse", "@{upstream}"], in: directory) ?? ""
+            guard head != target else { return nil }
+            guard dirty.isEmpty else {
+                return "git pull: \(directory) has uncommitted changes; not fast-forwarding to \(upstream.trimmed)"
+            }
+            guard (try? await git(["merge-base", "--is-ancestor", "HEAD", "@{upstream}"], in: directory)) != nil else {
+                return "git pull: \(upstream.trimmed) does not fast-forward from HEAD (local commits?); left alone"
+            }
+            _ = try await git(["merge", "--ff-only", "--quiet", "@{upstream}"], in: directory)
+            return
+                "git pull: fast-forwarded \(head.trimmed.prefix(12)) → \(target.trimmed.prefix(12)) from \(upstream.trimmed)"
+        } catch {
+            return "git pull: \(error)"
+        }
+    }
+
     static func split(_ file: String) -> (directory: String, name: String) {
         let url = URL(fileURLWithPath: file).standardizedFileURL
         return (url.deletingLastPathComponent().path, url.lastPathComponent)
@@ -106,4 +139,8 @@ public struct GitRevisionStore: RevisionStore {
         }
         throw RevisionError("git \(arguments.first ?? "") failed in \(directory): \(message)")
     }
+}
+
+extension String {
+    fileprivate var trimmed: String { trimmingCharacters(in: .whitespacesAndNewlines) }
 }

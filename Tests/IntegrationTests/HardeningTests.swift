@@ -41,8 +41,9 @@ struct HardeningTests {
             let run = await scene.apply()
             #expect(run.code == 3, "\(run.stderr)")
             #expect(run.stderr.contains("no complete answer within 1s"), "\(run.stderr)")
-            // Bounded (the stall lasts an hour); generous for a loaded 2-core machine with coverage.
-            #expect(ContinuousClock.now - started < .seconds(40))
+            // Bounded (the stall lasts an hour); generous for a loaded 2-core machine with coverage
+            // (51 s seen with the whole suite, a second dockerd starting beside it).
+            #expect(ContinuousClock.now - started < .seconds(90))
             #expect(try await scene.health().contains(#""version":"v1""#))
         }
     }

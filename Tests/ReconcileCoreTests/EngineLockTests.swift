@@ -67,6 +67,27 @@ struct EngineLockTests {
         #expect(reason == "its process 100 on testhost is gone")
     }
 
+    @Test func aLeaseOfThisVeryProcessIsReclaimedOnlyWhenAsked() async throws {
+        let engine = FakeEngine()
+        let identity = FakeIdentity(pid: 100)
+        _ = try await lock(engine, identity).acquire(spec, ttl: .seconds(600), timeout: .zero)
+        // apply (and an in-process test holding the lease) waits for it: a holder that runs.
+        await #expect(throws: LockError.self) {
+            _ = try await lock(engine, identity).acquire(spec, ttl: .seconds(60), timeout: .zero)
+        }
+        // watch reclaims it: one reconcile per environment at a time, so it is a leftover.
+        var watching = lock(engine, identity)
+        watching.reclaimOwn = true
+        let events = Locked<[EngineLock.Event]>([])
+        _ = try await watching.acquire(
+            spec, ttl: .seconds(60), timeout: .zero, report: { event in events.withLock { $0.append(event) } })
+        guard case .recovered(_, let reason) = events.withLock({ $0.first }) else {
+            Issue.record("no recovery reported")
+            return
+        }
+        #expect(reason.contains("this process's own"))
+    }
+
     @Test func aLeaseFromAnotherMachineIsRecoveredOnlyOnceItsTimeIsUp() async throws {
         let engine = FakeEngine(images: [EngineLock.image: ImageSnapshot(id: "sha256:lease")])
         let elsewhere = LeaseHolder(

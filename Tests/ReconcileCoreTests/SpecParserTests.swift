@@ -117,7 +117,7 @@ struct SpecParserTests {
         BadInput(
             name: "unknown key without a close match", yaml: minimal + "zzzzzz: 1\n",
             expected: [
-                #"staging.yml:4:1: zzzzzz: unknown key "zzzzzz"; expected one of: approval, backups, bind, command, container_port, docker_healthcheck, env, environment, health, image, performance, port, proxy, pull, resources, restart, secrets, secrets_file, secrets_mode, service, smoke, stop_timeout, strategy"#
+                #"staging.yml:4:1: zzzzzz: unknown key "zzzzzz"; expected one of: approval, backups, bind, command, container_port, docker_healthcheck, env, environment, health, image, notify, performance, port, proxy, pull, resources, restart, secrets, secrets_file, secrets_mode, service, smoke, stop_timeout, strategy"#
             ]),
         BadInput(
             name: "port as text", yaml: "service: a\nimage: b\nport: eighty\n",

@@ -1,0 +1,354 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ReconcileCore
+import ReconcileServer
+import ReconcileSystem
+import ServiceLifecycle
+
+extension LineLogHandler.Format: ExpressibleByArgument {}
+
+extension Reconcile {
+    /// `reconcile watch`: apply, kept running. Heals drift within seconds of an engine event,
+    /// re-reads the files every interval (and with `--git-pull` fetches them first), serves
+    /// metrics and a status page.
+    struct Watch: ContextCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Keep applying: at start, every interval, and within seconds of a container dying or going.",
+            discussion: """
+                Runs the same reconcile as apply for each environment: at start, every --interval, and \
+                soon after an engine event on its live container (die, stop, kill, destroy, unhealthy, \
+                renamed away). A revision that failed is not retried until the file changes (apply \
+                --retry tries it). Stops on SIGTERM or SIGINT after the current step (never half a \
+                deploy), exit 0.
+                """)
+
+        @OptionGroup var paths: PathArguments
+
+        @Option(help: "How often every environment is reconciled and the files read again (1s to 24h).")
+        var interval: String = "60s"
+
+        @Flag(help: "Before each interval's pass, fetch the checkout's upstream and fast-forward to it.")
+        var gitPull = false
+
+        @Option(help: "Serve /metrics, /healthz and a status page on this address, e.g. 127.0.0.1:9464.")
+        var listen: String?
+
+        @Option(help: "Log lines as text or json.")
+        var logFormat: LineLogHandler.Format = .text
+
+        @Flag(help: "Apply environments with approval: required too (otherwise they are skipped, said once).")
+        var approve = false
+
+        @OptionGroup var deploy: DeployOptions
+
+        func validate() throws {
+            guard let value = Quantities.duration(interval), value >= .seconds(1), value <= .seconds(86400) else {
+                throw ValidationError(
+                    "--interval expects a duration from 1s to 24h, like 30s or 5m, got \"\(interval)\"")
+            }
+            if let listen, Self.address(listen) == nil {
+                throw ValidationError("--listen expects HOST:PORT, like 127.0.0.1:9464, got \"\(listen)\"")
+            }
+        }
+
+        static func address(_ text: String) -> (host: String, port: Int)? {
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+                (0...65535).contains(port)
+            else { return nil }
+            var host = String(text[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            return host.isEmpty ? nil : (host, port)
+        }
+
+        func execute(_ context: CommandContext) async -> Int32 {
+            let store: FileStateStore
+            let key: [UInt8]?
+            do {
+                _ = try EnvironmentLoader.files(paths.paths)
+                store = try FileStateStore(path: StateDirectory.path(deploy.stateDir, environment: context.environment))
+                key = try store.fingerprintKey(create: true)
+            } catch {
+                return report(error, context)
+            }
+            let output = context.output
+            let logger = Logger(label: "reconcile") { _ in
+                LineLogHandler(format: logFormat, now: context.now) { output.write($0) }
+            }
+            let metrics = WatchMetrics()
+            let session = WatchSession(
+                paths: paths.paths, store: store, key: key, context: context, logger: logger, metrics: metrics,
+                approve: approve, lockTimeout: deploy.timeout)
+            let watcher = Watcher(
+                configuration: .init(interval: Quantities.duration(interval) ?? .seconds(60)),
+                hooks: session.hooks(gitPull: gitPull), clock: SystemClock())
+
+            var services: [any Service] = [WatchService(watcher: watcher)]
+            if let listen, let (host, port) = Self.address(listen) {
+                let server = StatusServer(
+                    host: host, port: port, metrics: { metrics.exposition() },
+                    healthy: { watcher.engineReachable && !watcher.isStopping },
+                    page: { await session.page(engineReachable: watcher.engineReachable) },
+                    listening: { logger.info("serving /metrics, /healthz and / on \(host):\($0)") })
+                services.append(
+                    server.service(logger: Logger(label: "reconcile-http") { _ in SwiftLogNoOpLogHandler() }))
+            }
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: services.map { .init(service: $0) }, gracefulShutdownSignals: [], cancellationSignals: [],
+                    logger: Logger(label: "reconcile-services") { _ in SwiftLogNoOpLogHandler() }))
+            let interruption = Interruption { message in logger.notice("\(message)") }
+            interruption.onSignal = {
+                watcher.stop()
+                Task { await group.triggerGracefulShutdown() }
+            }
+            interruption.install()
+            defer { interruption.uninstall() }
+            logger.info(
+                "watching \(paths.paths.isEmpty ? "environments/" : paths.paths.joined(separator: " ")) every \(interval)"
+            )
+            do {
+                try await group.run()
+            } catch {
+                logger.error("\(error)")
+                return ExitCodes.failure
+            }
+            logger.info("stopped")
+            return ExitCodes.success
+        }
+    }
+}
+
+/// The watch loop as a service: it runs until the group shuts down gracefully, then lets the
+/// current reconcile finish.
+struct WatchService: Service {
+    let watcher: Watcher
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await watcher.run()
+        } onGracefulShutdown: {
+            watcher.stop()
+        }
+    }
+}
+
+/// What one `watch` process keeps: the files to read, the state directory, the log and metrics.
+struct WatchSession: Sendable {
+    let paths: [String]
+    let store: FileStateStore
+    let key: [UInt8]?
+    let context: CommandContext
+    let logger: Logger
+    let metrics: WatchMetrics
+    let approve: Bool
+    let lockTimeout: Duration
+    /// Specs read at the last pass, for the status page.
+    private let last = Locked([EnvironmentSpec]())
+    private let problems = Locked([String: String]())
+
+    init(
+        paths: [String], store: FileStateStore, key: [UInt8]?, context: CommandContext, logger: Logger,
+        metrics: WatchMetrics, approve: Bool, lockTimeout: Duration
+    ) {
+        self.paths = paths
+        self.store = store
+        self.key = key
+        self.context = context
+        self.logger = logger
+        self.metrics = metrics
+        self.approve = approve
+        self.lockTimeout = lockTimeout
+    }
+
+    func hooks(gitPull: Bool) -> Watcher.Hooks {
+        let context = self.context
+        let paths = self.paths
+        return Watcher.Hooks(
+            connect: {
+                let engine = try await context.connect()
+                do {
+                    try await engine.ping()
+                } catch {
+                    await engine.shutdown()
+                    throw error
+                }
+                return engine
+            },
+            load: { self.load() },
+            reconcile: { engine, desired, stopping in await self.reconcile(engine, desired, stopping: stopping) },
+            beforePass: {
+                guard gitPull else { return }
+                let folder = paths.first ?? "environments"
+                if let line = await GitRevisionStore().pullFastForward(folder) { self.logger.notice("\(line)") }
+            },
+            report: { self.report($0) })
+    }
+
+    /// Every file, each on its own: one that does not validate is reported, the others go on.
+    func load() -> [Watcher.Loaded] {
+        let files: [String]
+        do {
+            files = try EnvironmentLoader.files(paths)
+        } catch {
+            return [.invalid(file: paths.joined(separator: " "), problem: "\(error)")]
+        }
+        var loaded: [Watcher.Loaded] = []
+        var specs: [EnvironmentSpec] = []
+        for file in files {
+            do {
+                for spec in try EnvironmentLoader.load([file]).specs {
+                    specs.append(spec)
+                    loaded.append(.environment(Planning.desiredEnvironment(spec, key: key, context: context)))
+                }
+            } catch let failure as ValidationFailure {
+                loaded.append(
+                    .invalid(file: file, problem: failure.issues.map(\.description).joined(separator: "; ")))
+            } catch {
+                loaded.append(.invalid(file: file, problem: "\(error)"))
+            }
+        }
+        // Two files that name the same container cannot both be applied.
+        let names = Dictionary(grouping: specs, by: \.containerName).filter { $0.value.count > 1 }
+        if !names.isEmpty {
+            loaded = loaded.map { item in
+                guard case .environment(let desired) = item, let twins = names[desired.spec.containerName] else {
+                    return item
+                }
+                return .invalid(
+                    file: desired.spec.file,
+                    problem: "container \(desired.spec.containerName) is also named by "
+                        + twins.filter { $0.file != desired.spec.file }.map(\.file).joined(separator: ", "))
+            }
+        }
+        last.withLock { $0 = specs }
+        return loaded
+    }
+
+    /// The reconcile of one environment, as `apply` runs it (holds included).
+    func reconcile(
+        _ engine: any ContainerEngine, _ desired: DesiredEnvironment, stopping: @escaping @Sendable () -> Bool
+    )
+        async -> Reconciler.Result
+    {
+        let spec = desired.spec
+        let reporter = WatchReporter(logger: logger, metrics: metrics)
+        var reconciler = Reconcile.Apply.reconciler(
+            engine: engine, store: store, printer: reporter, context: context)
+        reconciler.notifier = WebhookNotifier(warn: { logger.warning("\($0)") })
+        var resolved = desired
+        do {
+            let held = try await HeldRevision.desired(spec, key: key, store: store, release: true, context: context)
+            resolved = held.desired
+        } catch {
+            let outcome = DeployOutcome.refused("\(error); nothing was changed")
+            return Reconciler.Result(outcome: outcome, plan: nil, seconds: 0)
+        }
+        var options = Reconciler.Options(
+            approval: approve ? .approved : .none, lockTimeout: lockTimeout, cancelled: stopping)
+        options.reclaimOwnLease = true
+        let result = await reconciler.reconcile(resolved, options: options)
+        metrics.notes(
+            environment: spec.environment, held: (try? store.hold(spec.containerName)) != nil,
+            failed: (try? store.failedDeploy(spec.containerName)) != nil)
+        return result
+    }
+
+    func report(_ report: Watcher.Report) {
+        switch report {
+        case .engineUp:
+            metrics.engine(reachable: true)
+            logger.info("engine reachable")
+        case .engineDown(let reason):
+            metrics.engine(reachable: false)
+            logger.error("engine unreachable: \(reason); retrying with backoff")
+        case .invalid(let file, let problem):
+            problems.withLock { $0[file] = problem }
+            logger.error("\(file) is not valid, left as it runs: \(problem)")
+        case .valid(let file):
+            problems.withLock { $0[file] = nil }
+            logger.info("\(file) is valid again")
+        case .pass(let trigger):
+            logger.debug("pass (\(trigger.rawValue))")
+        case .event(let environment, let action):
+            logger.info("\(environment): engine event \(action); reconciling")
+        case .reconciled(let environment, _, let result, let trigger):
+            metrics.reconciled(environment: environment, result: result, wallClock: context.now())
+            switch result.outcome {
+            case .unchanged:
+                break
+            case .skipped(.approval, _) where trigger != .start:
+                break  // said at start; not again every interval
+            default:
+                let name = result.drift ? "drift-corrected" : result.outcome.name
+                let reason = result.outcome.reason.map { ": \($0)" } ?? ""
+                let line =
+                    "\(environment): \(name) (\(trigger.rawValue), \(DeployNotification.format(result.seconds)))\(reason)"
+                if result.outcome.exitCode == ExitCodes.success {
+                    logger.info("\(line)")
+                } else {
+                    logger.error("\(line)")
+                }
+            }
+        case .stopping:
+            logger.notice("stopping after the current step")
+        }
+    }
+
+    /// The status page: what runs, the journal's last deploys, holds and failures.
+    func page(engineReachable: Bool) async -> String {
+        let specs = last.withLock { $0 }
+        var statuses: [EnvironmentStatus] = []
+        if engineReachable, let engine = try? await context.connect() {
+            statuses = (try? await EnvironmentStatus.read(specs, engine: engine)) ?? []
+            await engine.shutdown()
+        }
+        var holds: [String: Hold] = [:]
+        var failures: [String: FailedDeploy] = [:]
+        for spec in specs {
+            holds[spec.containerName] = (try? store.hold(spec.containerName)) ?? nil
+            failures[spec.containerName] = (try? store.failedDeploy(spec.containerName)) ?? nil
+        }
+        let problems = self.problems.withLock { $0 }.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+        return StatusPage(
+            statuses: statuses, journal: (try? store.journal()) ?? [], holds: holds, failures: failures,
+            problems: problems, engineReachable: engineReachable, now: context.now()
+        ).html()
+    }
+}
+
+/// A deploy's steps as log lines, and its gate's duration as a metric.
+final class WatchReporter: DeployReporter, Sendable {
+    let logger: Logger
+    let metrics: WatchMetrics
+    private let gateStarted = Locked([String: ContinuousClock.Instant]())
+
+    init(logger: Logger, metrics: WatchMetrics) {
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    func plan(_ plan: EnvironmentPlan) {
+        guard plan.hasChanges else { return }
+        let changes = plan.changes.map { "\($0.field): \($0.old ?? "-") → \($0.new ?? "-")" }.joined(separator: ", ")
+        let proxy = plan.proxy.map { "; proxy \($0.action.rawValue)" } ?? ""
+        logger.info(
+            "\(plan.environment): plan \(plan.action.rawValue)\(changes.isEmpty ? "" : " (\(changes))")\(proxy)")
+    }
+
+    func event(_ event: DeployEvent) {
+        let line = "\(event.environment): \(event.step) \(event.message)"
+        if event.ok { logger.info("\(line)") } else { logger.warning("\(line)") }
+        let now = ContinuousClock.now
+        switch event.step {
+        case "start", "unpause", "check", "restart":
+            gateStarted.withLock { $0[event.environment] = now }
+        case "gate", "failed":
+            if let started = gateStarted.withLock({ $0.removeValue(forKey: event.environment) }) {
+                metrics.gate(environment: event.environment, duration: now - started, passed: event.step == "gate")
+            }
+        default:
+            break
+        }
+    }
+}

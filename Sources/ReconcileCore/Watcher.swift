@@ -1,0 +1,265 @@
+import Foundation
+
+/// The loop of `reconcile watch`: every environment is reconciled at start, on the interval, and
+/// soon after an engine event on its live container (or its proxy). Each environment has a worker
+/// of its own: triggers that come while one reconcile runs are folded into one more, so one
+/// environment is never reconciled twice at once, and a slow gate in one never delays another.
+///
+/// The reconcile of one environment is the caller's (`apply`'s `Reconciler`); the loop only
+/// decides when. The engine is reached through `connect`, again with a capped backoff when its
+/// event stream ends (the engine restarted or went away); every environment is reconciled once
+/// it answers again. Files are read again on every pass: a file that stops validating is reported
+/// once and left as it runs, and the others carry on.
+public final class Watcher: Sendable {
+    public struct Configuration: Sendable {
+        public var interval: Duration
+        /// How long a worker waits after an event before it reconciles (events come in bursts).
+        public var debounce: Duration
+        /// The first wait between connection attempts, doubled up to `maxBackoff`.
+        public var backoff: Duration
+        public var maxBackoff: Duration
+
+        public init(
+            interval: Duration = .seconds(60), debounce: Duration = .milliseconds(300),
+            backoff: Duration = .milliseconds(500), maxBackoff: Duration = .seconds(30)
+        ) {
+            self.interval = interval
+            self.debounce = debounce
+            self.backoff = backoff
+            self.maxBackoff = maxBackoff
+        }
+    }
+
+    /// One environment file as read for a pass.
+    public enum Loaded: Sendable {
+        case environment(DesiredEnvironment)
+        /// The file cannot be used now: why, in one line.
+        case invalid(file: String, problem: String)
+    }
+
+    /// Why a reconcile ran.
+    public enum Trigger: String, Sendable {
+        case start, interval, event, reconnect
+    }
+
+    /// What the loop tells its caller (log lines, metrics).
+    public enum Report: Sendable {
+        case engineUp
+        case engineDown(String)
+        case invalid(file: String, problem: String)
+        case valid(file: String)
+        case pass(Trigger)
+        case reconciled(environment: String, file: String, result: Reconciler.Result, trigger: Trigger)
+        case event(environment: String, action: String)
+        case stopping
+    }
+
+    public struct Hooks: Sendable {
+        public var connect: @Sendable () async throws -> any ContainerEngine
+        public var load: @Sendable () async -> [Loaded]
+        /// Reconciles one environment; the closure tells it whether the watch is stopping.
+        public var reconcile:
+            @Sendable (any ContainerEngine, DesiredEnvironment, @escaping @Sendable () -> Bool) async ->
+                Reconciler.Result
+        /// Runs before each interval's pass (`--git-pull`).
+        public var beforePass: @Sendable () async -> Void
+        public var report: @Sendable (Report) -> Void
+
+        public init(
+            connect: @escaping @Sendable () async throws -> any ContainerEngine,
+            load: @escaping @Sendable () async -> [Loaded],
+            reconcile:
+                @escaping @Sendable (any ContainerEngine, DesiredEnvironment, @escaping @Sendable () -> Bool) async ->
+                Reconciler.Result,
+            beforePass: @escaping @Sendable () async -> Void = {}, report: @escaping @Sendable (Report) -> Void
+        ) {
+            self.connect = connect
+            self.load = load
+            self.reconcile = reconcile
+            self.beforePass = beforePass
+            self.report = report
+        }
+    }
+
+    private struct State {
+        var engine: (any ContainerEngine)?
+        var desired: [String: DesiredEnvironment] = [:]
+        var workers: [String: (stream: AsyncStream<Trigger>.Continuation, task: Task<Void, Never>)] = [:]
+        var invalid: [String: String] = [:]
+        var stopping = false
+        var engineLost = false
+    }
+
+    private let configuration: Configuration
+    private let hooks: Hooks
+    private let clock: any DeployClock
+    private let state = Locked(State())
+
+    public init(configuration: Configuration, hooks: Hooks, clock: any DeployClock) {
+        self.configuration = configuration
+        self.hooks = hooks
+        self.clock = clock
+    }
+
+    /// Asks the loop to stop: no new reconcile begins, one in progress ends as apply's would on
+    /// SIGTERM (a deploy that began runs to its end), then `run` returns.
+    public func stop() {
+        let first = state.withLock { state in
+            defer { state.stopping = true }
+            return !state.stopping
+        }
+        if first { hooks.report(.stopping) }
+    }
+
+    public var isStopping: Bool { state.withLock { $0.stopping } }
+
+    /// True while an engine connection is up.
+    public var engineReachable: Bool { state.withLock { $0.engine != nil && !$0.engineLost } }
+
+    /// Runs until `stop()`.
+    public func run() async {
+        var trigger = Trigger.start
+        while !isStopping {
+            guard let engine = await connect() else { break }
+            state.withLock {
+                $0.engine = engine
+                $0.engineLost = false
+            }
+            let events = Task { await self.follow(engine) }
+            await pass(trigger)
+            var last = clock.now()
+            while !isStopping && !state.withLock({ $0.engineLost }) {
+                try? await clock.sleep(for: .milliseconds(100))
+                if clock.now() - last >= configuration.interval {
+                    await hooks.beforePass()
+                    await pass(.interval)
+                    last = clock.now()
+                }
+            }
+            events.cancel()
+            state.withLock { $0.engine = nil }
+            if !isStopping {
+                hooks.report(.engineDown("the engine's event stream ended"))
+                await engine.shutdown()
+            } else {
+                await finishWorkers()
+                await engine.shutdown()
+            }
+            trigger = .reconnect
+        }
+        await finishWorkers()
+    }
+
+    /// Connects, waiting `backoff` (doubling, capped) between attempts; nil once stopping.
+    private func connect() async -> (any ContainerEngine)? {
+        var wait = configuration.backoff
+        var reported: String?
+        while !isStopping {
+            do {
+                let engine = try await hooks.connect()
+                hooks.report(.engineUp)
+                return engine
+            } catch {
+                let reason = "\(error)"
+                // Once per change of reason, not once per attempt.
+                if reason != reported { hooks.report(.engineDown(reason)) }
+                reported = reason
+            }
+            let until = clock.now() + wait
+            while !isStopping && clock.now() < until { try? await clock.sleep(for: .milliseconds(100)) }
+            wait = min(wait * 2, configuration.maxBackoff)
+        }
+        return nil
+    }
+
+    /// Follows the engine's events until the stream ends; then marks the engine lost.
+    private func follow(_ engine: any ContainerEngine) async {
+        do {
+            for try await event in engine.events() {
+                if let key = route(event) {
+                    let name = state.withLock { $0.desired[key]?.spec.environment } ?? key
+                    hooks.report(.event(environment: name, action: event.action))
+                    trigger(key, .event)
+                }
+            }
+        } catch {}
+        if !Task.isCancelled { state.withLock { $0.engineLost = true } }
+    }
+
+    /// The environment an event concerns: one that leaves the live container (or the proxy)
+    /// not serving. Nil for everything else, the deploys' own steps on other names included.
+    func route(_ event: EngineEvent) -> String? {
+        let actions: Set<String> = ["die", "stop", "kill", "destroy", "health_status: unhealthy", "rename"]
+        guard actions.contains(event.action) else { return nil }
+        return state.withLock { state in
+            state.desired.first { _, desired in
+                let spec = desired.spec
+                if event.action == "rename" { return event.oldName == spec.containerName }
+                return event.name == spec.containerName || event.name == spec.proxyName
+            }?.key
+        }
+    }
+
+    /// Reads the files and triggers every environment.
+    private func pass(_ trigger: Trigger) async {
+        hooks.report(.pass(trigger))
+        let loaded = await hooks.load()
+        var keys: [String] = []
+        for item in loaded {
+            switch item {
+            case .environment(let desired):
+                let key = desired.spec.containerName
+                keys.append(key)
+                let wasInvalid = state.withLock { state -> Bool in
+                    state.desired[key] = desired
+                    return state.invalid.removeValue(forKey: desired.spec.file) != nil
+                }
+                if wasInvalid { hooks.report(.valid(file: desired.spec.file)) }
+            case .invalid(let file, let problem):
+                let changed = state.withLock { state -> Bool in
+                    defer { state.invalid[file] = problem }
+                    return state.invalid[file] != problem
+                }
+                if changed { hooks.report(.invalid(file: file, problem: problem)) }
+            }
+        }
+        for key in keys { self.trigger(key, trigger) }
+    }
+
+    /// Wakes the environment's worker, making it first when needed.
+    private func trigger(_ key: String, _ trigger: Trigger) {
+        let continuation = state.withLock { state -> AsyncStream<Trigger>.Continuation? in
+            guard !state.stopping else { return nil }
+            if let worker = state.workers[key] { return worker.stream }
+            let (stream, continuation) = AsyncStream<Trigger>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            let task = Task { await self.work(key, stream) }
+            state.workers[key] = (continuation, task)
+            return continuation
+        }
+        continuation?.yield(trigger)
+    }
+
+    /// One environment's worker: one reconcile at a time, triggers folded while it runs.
+    private func work(_ key: String, _ triggers: AsyncStream<Trigger>) async {
+        for await trigger in triggers {
+            if isStopping { break }
+            if trigger == .event { try? await clock.sleep(for: configuration.debounce) }
+            let (engine, desired) = state.withLock { ($0.engine, $0.desired[key]) }
+            guard let engine, let desired, !isStopping else { continue }
+            let result = await hooks.reconcile(engine, desired) { [self] in isStopping }
+            hooks.report(
+                .reconciled(
+                    environment: desired.spec.environment, file: desired.spec.file, result: result, trigger: trigger))
+        }
+    }
+
+    /// Ends every worker after its current reconcile.
+    private func finishWorkers() async {
+        let workers = state.withLock { state in
+            defer { state.workers = [:] }
+            return Array(state.workers.values)
+        }
+        for worker in workers { worker.stream.finish() }
+        for worker in workers { await worker.task.value }
+    }
+}

@@ -20,6 +20,9 @@ public actor FakeEngine: ContainerEngine {
     /// What a pull of a reference brings: a stand-in for the registry.
     private var registry: [String: ImageSnapshot] = [:]
     private var networksByName: [String: NetworkSnapshot] = [:]
+    private var listeners: [AsyncThrowingStream<EngineEvent, Error>.Continuation] = []
+    /// With `keepEvents`, `events()` stays open until `endEvents()` (an engine that runs on).
+    private var keepEvents = false
 
     public init(containers: [ContainerSnapshot] = [], images: [String: ImageSnapshot] = [:]) {
         self.images = images
@@ -192,7 +195,25 @@ public actor FakeEngine: ContainerEngine {
     }
 
     public nonisolated func events() -> AsyncThrowingStream<EngineEvent, Error> {
-        AsyncThrowingStream { $0.finish() }
+        let (stream, continuation) = AsyncThrowingStream<EngineEvent, Error>.makeStream()
+        Task { await self.listen(continuation) }
+        return stream
+    }
+
+    private func listen(_ continuation: AsyncThrowingStream<EngineEvent, Error>.Continuation) {
+        if keepEvents { listeners.append(continuation) } else { continuation.finish() }
+    }
+
+    /// Keeps event streams open from now on, as a running engine does.
+    public func keepEventsOpen() { keepEvents = true }
+
+    /// Sends `event` to every open event stream.
+    public func emit(_ event: EngineEvent) { for listener in listeners { listener.yield(event) } }
+
+    /// Ends every open event stream, as an engine that goes away does.
+    public func endEvents() {
+        for listener in listeners { listener.finish() }
+        listeners = []
     }
 
     public func shutdown() async { calls.append("shutdown") }

@@ -70,6 +70,21 @@ public enum Spawn {
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
     }
 
+    /// Like `wait`, without holding a thread of the concurrency pool while the child runs: polls
+    /// every 20 ms. On 2 cores the pool has 2 threads; tests that block them in `waitpid` starved
+    /// every other test's tasks for seconds (a log polled late, a signal sent after the end).
+    public static func finished(_ pid: pid_t) async -> Int32 {
+        guard pid > 0 else { return -2 }
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid { break }
+            if result == -1 && errno != EINTR { return -2 }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+    }
+
     /// Waits until the file at `path` contains `text` (a step a spawned apply has reached).
     public static func waitFor(_ text: String, in path: String, within limit: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + limit

@@ -215,7 +215,7 @@ struct BlueGreenTests {
             let pid = try Spawn.start(
                 CrashSafetyTests.binary, ["apply", scene.file],
                 environment: ["RECONCILE_STATE_DIR": scene.state, "RECONCILE_TEST_ABORT_AT": step.rawValue])
-            #expect(Spawn.wait(pid) == -1, "the apply was not killed at \(step.rawValue)")
+            #expect(await Spawn.finished(pid) == -1, "the apply was not killed at \(step.rawValue)")
 
             let recovery = await scene.apply()
             #expect(recovery.code == 0, "\(recovery.stdout)\n\(recovery.stderr)")

@@ -37,7 +37,7 @@ struct CrashSafetyTests {
             let pid = try Spawn.start(
                 Self.binary, ["apply", file],
                 environment: environment.merging(["RECONCILE_TEST_ABORT_AT": step.rawValue]) { $1 })
-            #expect(Spawn.wait(pid) == -1, "the apply was not killed at \(step.rawValue)")
+            #expect(await Spawn.finished(pid) == -1, "the apply was not killed at \(step.rawValue)")
 
             let recovery = await fixture.run(["apply", file], environment: environment)
             #expect(recovery.code == (failing ? 3 : 0), "\(recovery.stdout)\n\(recovery.stderr)")
@@ -90,7 +90,7 @@ struct CrashSafetyTests {
                         || $0.hasPrefix("PPid") || $0.hasPrefix("Tgid")
                 }.joined(separator: " ")
             }
-            #expect(Spawn.wait(pid) == 143, "kill: \(sent); \(signals.joined(separator: "\n"))")
+            #expect(await Spawn.finished(pid) == 143, "kill: \(sent); \(signals.joined(separator: "\n"))")
             let text = try String(contentsOfFile: log, encoding: .utf8)
             #expect(text.contains("received SIGTERM; finishing a safely, then stopping"), "\(text)")
             #expect(text.contains("a: result converged"))

@@ -28,7 +28,7 @@ struct DriftTests {
                 try await engine.stopContainer(live.id, timeout: .seconds(1))
                 expected = "state: exited → running"
             case .killed:
-                #expect(Spawn.wait(try Spawn.start("/usr/bin/env", ["docker", "kill", live.id])) == 0)
+                #expect(await Spawn.finished(try Spawn.start("/usr/bin/env", ["docker", "kill", live.id])) == 0)
                 _ = try await scene.fixture.wait(for: live.id) { $0.state == .exited }
                 expected = "state: exited → running"
             case .anotherImageWithCopiedLabels, .otherSettingsWithCopiedLabels:

@@ -37,7 +37,9 @@ struct GitHistoryTests {
             let file = "\(scene.workspace.environments)/staging.yml"
             // A tag of the test's own that will move: it points at v1's bytes first.
             let tag = "\(scene.fixture.runID)/app:latest"
-            #expect(Spawn.wait(try Spawn.start("/usr/bin/env", ["docker", "tag", "reconcile-fixture:v1", tag])) == 0)
+            #expect(
+                await Spawn.finished(try Spawn.start("/usr/bin/env", ["docker", "tag", "reconcile-fixture:v1", tag]))
+                    == 0)
             defer {
                 if let pid = try? Spawn.start("/usr/bin/env", ["docker", "rmi", tag]) { _ = Spawn.wait(pid) }
             }
@@ -57,7 +59,9 @@ struct GitHistoryTests {
             #expect(labels[Labels.dirty] == nil)
 
             // latest moves to v2 and a commit changes the file: apply runs v2.
-            #expect(Spawn.wait(try Spawn.start("/usr/bin/env", ["docker", "tag", "reconcile-fixture:v2", tag])) == 0)
+            #expect(
+                await Spawn.finished(try Spawn.start("/usr/bin/env", ["docker", "tag", "reconcile-fixture:v2", tag]))
+                    == 0)
             try write(tag + "\nenv: {RELEASE: two}")
             try repository.git(["commit", "-qam", "staging: release two"])
             let second = try repository.git(["rev-parse", "HEAD"])
@@ -140,7 +144,7 @@ struct GitHistoryTests {
             #expect(await scene.apply().code == 0)
             #expect(try await scene.health().contains(#""version":"v2""#))
             // v1's bytes are gone from the host (the backup was pruned, the image removed).
-            #expect(Spawn.wait(try Spawn.start("/usr/bin/env", ["docker", "rmi", "-f", v1])) == 0)
+            #expect(await Spawn.finished(try Spawn.start("/usr/bin/env", ["docker", "rmi", "-f", v1])) == 0)
 
             let rollback = await scene.fixture.run(
                 ["rollback", "--to", first, file], environment: ["RECONCILE_STATE_DIR": scene.state])

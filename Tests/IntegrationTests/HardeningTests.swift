@@ -26,7 +26,7 @@ struct HardeningTests {
             binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state], output: log)
         try await Spawn.waitFor(step, in: log)
         kill(pid, signal)
-        return Spawn.wait(pid)
+        return await Spawn.finished(pid)
     }
 
     /// Class 4: a new version that answers its headers and then stalls mid-body fails its gate in
@@ -84,7 +84,7 @@ struct HardeningTests {
             let file = try scene.write(image: "v1")
             let environment = ["RECONCILE_STATE_DIR": scene.state, "RECONCILE_TEST_ABORT_AT": "after-create"]
             let pid = try Spawn.start(binary, ["apply", file], environment: environment)
-            #expect(Spawn.wait(pid) == -1)
+            #expect(await Spawn.finished(pid) == -1)
             #expect(try await scene.fixture.engine.inspectContainer("\(scene.name).lock") != nil)
             let run = await scene.apply()
             #expect(run.code == 0, "\(run.stderr)")
@@ -110,7 +110,7 @@ struct HardeningTests {
             try await Spawn.waitFor("waiting for the lock", in: log)
             let signalled = ContinuousClock.now
             kill(waiting, SIGTERM)
-            #expect(Spawn.wait(waiting) == 143)
+            #expect(await Spawn.finished(waiting) == 143)
             // At once, not at the lock timeout (5 minutes); generous for a loaded 2-core machine.
             #expect(ContinuousClock.now - signalled < .seconds(10))
             #expect(try String(contentsOfFile: log, encoding: .utf8).contains("interrupted while waiting for the lock"))
@@ -131,7 +131,7 @@ struct HardeningTests {
             let active = try #require(try await scene.fixture.engine.inspectContainer(scene.name))
             try await scene.fixture.engine.stopContainer(active.id, timeout: .seconds(1))
             let environment = ["RECONCILE_STATE_DIR": scene.state, "RECONCILE_TEST_ABORT_AT": "during-gate"]
-            #expect(Spawn.wait(try Spawn.start(binary, ["apply", file], environment: environment)) == -1)
+            #expect(await Spawn.finished(try Spawn.start(binary, ["apply", file], environment: environment)) == -1)
             let run = await scene.apply()
             #expect(run.code == 0, "\(run.stderr)")
             #expect(run.stdout.contains("was never verified; gating it now"), "\(run.stdout)")
@@ -174,7 +174,7 @@ struct HardeningTests {
             let file = try scene.write(image: "v1")
             #expect(await scene.apply().code == 0)
             let active = try #require(try await scene.fixture.engine.inspectContainer(scene.name))
-            let paused = Spawn.wait(try Spawn.start("/usr/bin/env", ["docker", "pause", active.id]))
+            let paused = await Spawn.finished(try Spawn.start("/usr/bin/env", ["docker", "pause", active.id]))
             #expect(paused == 0)
             let diff = await scene.fixture.run(["diff", file])
             #expect(diff.code == 2, "\(diff.stdout)\(diff.stderr)")
@@ -220,14 +220,15 @@ struct HardeningTests {
             let folder = try #require(active.labels[Labels.secretFolder])
             #expect(folder.hasPrefix(secrets + "/"))
             let output = scene.workspace.root.appendingPathComponent("exec.log").path
-            let status = Spawn.wait(
+            let status = await Spawn.finished(
                 try Spawn.start(
                     "/usr/bin/env", ["docker", "exec", active.id, "/bin/busybox", "cat", "/run/secrets/API_TOKEN"],
                     output: output))
             #expect(status == 0)
             #expect(try String(contentsOfFile: output, encoding: .utf8) == value)
             let inspect = scene.workspace.root.appendingPathComponent("inspect.log").path
-            _ = Spawn.wait(try Spawn.start("/usr/bin/env", ["docker", "inspect", active.id], output: inspect))
+            _ = await Spawn.finished(
+                try Spawn.start("/usr/bin/env", ["docker", "inspect", active.id], output: inspect))
             let dump = try String(contentsOfFile: inspect, encoding: .utf8)
             #expect(dump.contains("API_TOKEN_FILE=/run/secrets/API_TOKEN"))
             #expect(!dump.contains(value), "the value must not be in docker inspect")
@@ -252,7 +253,7 @@ struct HardeningTests {
             // stdout to /dev/full: every write fails with ENOSPC.
             let full = try Spawn.start(
                 binary, ["apply", file], environment: ["RECONCILE_STATE_DIR": scene.state], output: "/dev/full")
-            #expect(Spawn.wait(full) == 0)
+            #expect(await Spawn.finished(full) == 0)
             #expect(try await scene.health().contains(#""version":"v2""#))
 
             _ = try scene.write(image: "slow", extra: "health: {startup: 10s, interval: 500ms, attempts: 3}")

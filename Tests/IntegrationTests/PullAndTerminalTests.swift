@@ -86,8 +86,8 @@ struct PullAndTerminalTests {
             #expect(run.output.contains("staging: pull pulled \(registry.reference("fresh"))"))
 
             // Without a terminal (cron, CI) the same pull prints no progress line.
-            _ = Spawn.wait(try Spawn.start(Registry.docker, ["rm", "-f", scene.name]))
-            _ = Spawn.wait(try Spawn.start(Registry.docker, ["rmi", registry.reference("fresh")]))
+            _ = await Spawn.finished(try Spawn.start(Registry.docker, ["rm", "-f", scene.name]))
+            _ = await Spawn.finished(try Spawn.start(Registry.docker, ["rmi", registry.reference("fresh")]))
             let piped = await scene.apply()
             #expect(piped.code == 0, "\(piped.stderr)")
             #expect(piped.stdout.contains("staging: pull pulled"))

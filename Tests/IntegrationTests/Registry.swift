@@ -36,7 +36,7 @@ final class Registry {
         try FileManager.default.createDirectory(atPath: "\(directory)/data", withIntermediateDirectories: true)
         var auth = ""
         if let login {
-            let made = Spawn.wait(
+            let made = await Spawn.finished(
                 try Spawn.start("/usr/bin/htpasswd", ["-Bbc", "\(directory)/htpasswd", login.user, login.password]))
             guard made == 0 else { throw FixtureError("htpasswd failed (\(made)); `make test` installs apache2-utils") }
             auth = "auth: {htpasswd: {realm: reconcile-test, path: \(directory)/htpasswd}}"

@@ -22,7 +22,7 @@ struct SSHEngineTests {
             // sshd's privilege separation folder; the Debian package makes it only when its service starts.
             try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
             for key in ["host", "client", "stranger"] {
-                let made = Spawn.wait(
+                let made = await Spawn.finished(
                     try Spawn.start("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", "\(folder)/\(key)"]))
                 guard made == 0 else { throw FixtureError("ssh-keygen failed (\(made))") }
             }
@@ -146,7 +146,7 @@ struct SSHEngineTests {
             }
             try await Task.sleep(for: .milliseconds(300))
             kill(pid, SIGTERM)
-            #expect(Spawn.wait(pid) == -1, "ended by the signal, as by default")
+            #expect(await Spawn.finished(pid) == -1, "ended by the signal, as by default")
             #expect(try Self.tunnelFolders(in: temporary).isEmpty, "the socket folder was left behind")
             // The ssh it started is gone too (it would otherwise wait out its ConnectTimeout).
             var left = true

@@ -35,10 +35,10 @@ struct WatchTests {
         var output: String { text(of: log) }
 
         /// SIGTERM, then the exit status.
-        func stop() -> Int32 {
+        func stop() async -> Int32 {
             if let ended { return ended }
             kill(pid, SIGTERM)
-            let status = Spawn.wait(pid)
+            let status = await Spawn.finished(pid)
             ended = status
             return status
         }
@@ -93,14 +93,14 @@ struct WatchTests {
 
             // docker kill: the container exits; it is started again and gated.
             let live = try #require(try await fixture.engine.inspectContainer(name))
-            #expect(Spawn.wait(try Spawn.start("/usr/bin/docker", ["kill", live.id])) == 0)
+            #expect(await Spawn.finished(try Spawn.start("/usr/bin/docker", ["kill", live.id])) == 0)
             try await watch.waitFor("staging: engine event die")
             _ = try await fixture.wait(for: live.id, within: .seconds(20)) { $0.state == .running }
             _ = try await fixture.get(port: port, path: "/health", within: .seconds(20))
 
             // /metrics, read by Prometheus' own parser; /healthz; the status page.
             let metrics = try await fixture.get(port: listen, path: "/metrics").1
-            let parsed = try Self.prometheus(metrics)
+            let parsed = try await Self.prometheus(metrics)
             #expect(parsed["reconcile_engine_up"] == 1, "\(parsed)")
             #expect((parsed["reconcile_drift_corrections_total{environment=staging}"] ?? 0) >= 1, "\(parsed)")
             #expect(parsed["reconcile_environment_in_sync{environment=staging}"] == 1, "\(parsed)")
@@ -109,7 +109,7 @@ struct WatchTests {
             let page = try await fixture.get(port: listen, path: "/").1
             #expect(page.contains("<h2>staging</h2>") && page.contains("reconcile-fixture:v1"), "\(page)")
 
-            #expect(watch.stop() == 0, "\(watch.output)")
+            #expect(await watch.stop() == 0, "\(watch.output)")
             #expect(watch.output.contains("stopped"))
         }
     }
@@ -138,21 +138,22 @@ struct WatchTests {
             // v2 stops serving /health: its healthcheck says unhealthy; watch restarts it, its gate
             // fails (the file stays gone), and v1, the newest backup, serves again.
             #expect(
-                Spawn.wait(try Spawn.start("/usr/bin/docker", ["exec", name, "/bin/busybox", "rm", "/www/health"])) == 0
+                await Spawn.finished(
+                    try Spawn.start("/usr/bin/docker", ["exec", name, "/bin/busybox", "rm", "/www/health"])) == 0
             )
             try await watch.waitFor("staging: engine event health_status: unhealthy")
             try await watch.waitFor("staging: restart \(name) (its healthcheck said unhealthy)")
             try await watch.waitFor("staging: rolled-back (event")
             #expect(try await fixture.get(port: port, path: "/health").1.contains(#""version":"v1""#))
-            #expect(watch.stop() == 0, "\(watch.output)")
+            #expect(await watch.stop() == 0, "\(watch.output)")
         }
     }
 
     @Test func gitPullPicksUpAPushedCommit() async throws {
         try await scene { fixture, workspace, port, state in
             let root = workspace.root.path
-            func git(_ arguments: [String], in folder: String) throws {
-                let status = Spawn.wait(
+            func git(_ arguments: [String], in folder: String) async throws {
+                let status = await Spawn.finished(
                     try Spawn.start(
                         "/usr/bin/git", ["-C", folder] + arguments,
                         environment: [
@@ -161,16 +162,16 @@ struct WatchTests {
                         ]))
                 #expect(status == 0, "git \(arguments)")
             }
-            try git(["init", "--quiet", "--bare", "-b", "main", "\(root)/remote.git"], in: root)
-            try git(["clone", "--quiet", "\(root)/remote.git", "\(root)/ci"], in: root)
+            try await git(["init", "--quiet", "--bare", "-b", "main", "\(root)/remote.git"], in: root)
+            try await git(["clone", "--quiet", "\(root)/remote.git", "\(root)/ci"], in: root)
             let yaml = fixture.yaml(port: port, extra: Self.gate + "\npull: never")
             try FileManager.default.createDirectory(
                 atPath: "\(root)/ci/environments", withIntermediateDirectories: true)
             try yaml.write(toFile: "\(root)/ci/environments/staging.yml", atomically: true, encoding: .utf8)
-            try git(["add", "."], in: "\(root)/ci")
-            try git(["commit", "--quiet", "-m", "v1"], in: "\(root)/ci")
-            try git(["push", "--quiet", "origin", "HEAD:main"], in: "\(root)/ci")
-            try git(["clone", "--quiet", "\(root)/remote.git", "\(root)/host"], in: root)
+            try await git(["add", "."], in: "\(root)/ci")
+            try await git(["commit", "--quiet", "-m", "v1"], in: "\(root)/ci")
+            try await git(["push", "--quiet", "origin", "HEAD:main"], in: "\(root)/ci")
+            try await git(["clone", "--quiet", "\(root)/remote.git", "\(root)/host"], in: root)
 
             let watch = try Watch(
                 ["\(root)/host/environments", "--interval", "2s", "--git-pull"],
@@ -180,12 +181,12 @@ struct WatchTests {
             // CI pushes v2; the host has no inbound access: watch pulls it within an interval.
             try yaml.replacingOccurrences(of: "reconcile-fixture:v1", with: "reconcile-fixture:v2")
                 .write(toFile: "\(root)/ci/environments/staging.yml", atomically: true, encoding: .utf8)
-            try git(["commit", "--quiet", "-am", "v2"], in: "\(root)/ci")
-            try git(["push", "--quiet", "origin", "HEAD:main"], in: "\(root)/ci")
+            try await git(["commit", "--quiet", "-am", "v2"], in: "\(root)/ci")
+            try await git(["push", "--quiet", "origin", "HEAD:main"], in: "\(root)/ci")
             try await watch.waitFor("git pull: fast-forwarded")
             try await watch.waitFor("staging: converged (interval")
             #expect(try await fixture.get(port: port, path: "/health").1.contains(#""version":"v2""#))
-            #expect(watch.stop() == 0, "\(watch.output)")
+            #expect(await watch.stop() == 0, "\(watch.output)")
         }
     }
 
@@ -200,7 +201,7 @@ struct WatchTests {
                 [file, "--interval", "1h"], environment: ["RECONCILE_STATE_DIR": state],
                 log: workspace.root.appendingPathComponent("watch.log").path)
             try await watch.waitFor("staging: start \(fixture.service)-staging-candidate")
-            #expect(watch.stop() == 0, "\(watch.output)")
+            #expect(await watch.stop() == 0, "\(watch.output)")
             let output = watch.output
             #expect(output.contains("stopping after the current step"), "\(output)")
             #expect(output.contains("staging: converged (start"), "the deploy did not finish: \(output)")
@@ -259,7 +260,7 @@ struct WatchTests {
 
     /// The samples of a Prometheus text exposition, parsed by prometheus_client (PyPI), as
     /// `name{label=value,…}` → value.
-    static func prometheus(_ text: String) throws -> [String: Double] {
+    static func prometheus(_ text: String) async throws -> [String: Double] {
         let input = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString)")
         let output = input.path + ".json"
         try text.write(to: input, atomically: true, encoding: .utf8)
@@ -277,7 +278,8 @@ struct WatchTests {
                     out[s.name + ("{" + labels + "}" if labels else "")] = s.value
             json.dump(out, open(sys.argv[2], "w"))
             """
-        let status = Spawn.wait(try Spawn.start("/usr/bin/env", ["python3", "-c", script, input.path, output]))
+        let status = await Spawn.finished(
+            try Spawn.start("/usr/bin/env", ["python3", "-c", script, input.path, output]))
         #expect(status == 0, "prometheus_client could not parse /metrics:\n\(text)")
         let data = try Data(contentsOf: URL(fileURLWithPath: output))
         return try JSONDecoder().decode([String: Double].self, from: data)
@@ -303,7 +305,7 @@ final class OwnEngine {
             "ip link add \(bridge) type bridge", "ip addr add 10.251.\(subnet).1/24 dev \(bridge)",
             "ip link set \(bridge) up",
         ] {
-            #expect(Self.shell(command) == 0, "\(command)")
+            #expect(Self.shellNow(command) == 0, "\(command)")
         }
     }
 
@@ -316,34 +318,41 @@ final class OwnEngine {
                 "--bridge", bridge, "--iptables=false",
             ], output: "\(root)/dockerd.log")
         for _ in 0..<120 {
-            if Self.shell("docker -H \(host) version >/dev/null 2>&1") == 0 { return }
+            if await Self.shell("docker -H \(host) version >/dev/null 2>&1") == 0 { return }
             try await Task.sleep(for: .milliseconds(250))
         }
         throw FixtureError("the test's dockerd did not answer within 30 s")
     }
 
     /// Stops dockerd (SIGTERM) and waits for it to end.
-    func stop() {
+    func stop() async {
         guard pid > 0 else { return }
         kill(pid, SIGTERM)
-        _ = Spawn.wait(pid)
+        _ = await Spawn.finished(pid)
         pid = 0
     }
 
     /// Copies an image of the shared engine into this one.
-    func load(_ image: String) {
-        #expect(Self.shell("docker save \(image) | docker -H \(host) load >/dev/null") == 0)
+    func load(_ image: String) async {
+        #expect(await Self.shell("docker save \(image) | docker -H \(host) load >/dev/null") == 0)
     }
 
-    func remove() {
-        _ = Self.shell("docker -H \(host) rm -f $(docker -H \(host) ps -aq) >/dev/null 2>&1")
-        stop()
-        _ = Self.shell("ip link del \(bridge)")
-        _ = Self.shell("rm -rf \(root)")
+    func remove() async {
+        await Self.shell("docker -H \(host) rm -f $(docker -H \(host) ps -aq) >/dev/null 2>&1")
+        await stop()
+        await Self.shell("ip link del \(bridge)")
+        await Self.shell("rm -rf \(root)")
     }
 
     @discardableResult
-    static func shell(_ command: String) -> Int32 {
+    static func shell(_ command: String) async -> Int32 {
+        guard let pid = try? Spawn.start("/bin/bash", ["-c", command]) else { return -1 }
+        return await Spawn.finished(pid)
+    }
+
+    /// For `init` and `deinit`-like paths that cannot await: short commands only.
+    @discardableResult
+    static func shellNow(_ command: String) -> Int32 {
         (try? Spawn.wait(Spawn.start("/bin/bash", ["-c", command]))) ?? -1
     }
 }
@@ -352,9 +361,18 @@ final class OwnEngine {
 struct WatchEngineRestartTests {
     @Test func watchRecoversFromADockerdRestartAndHeals() async throws {
         let own = try OwnEngine()
-        defer { own.remove() }
-        try await own.start()
-        own.load("reconcile-fixture:v1")
+        do {
+            try await own.start()
+            await own.load("reconcile-fixture:v1")
+            try await restartUnderWatch(own)
+        } catch {
+            await own.remove()
+            throw error
+        }
+        await own.remove()
+    }
+
+    func restartUnderWatch(_ own: OwnEngine) async throws {
         let workspace = try Workspace()
         let listener = try Listener()
         let port = listener.port
@@ -381,7 +399,7 @@ struct WatchEngineRestartTests {
 
         // dockerd goes away (its containers stop with it) and comes back: watch says so once,
         // reconnects with backoff, and starts the environment again.
-        own.stop()
+        await own.stop()
         try await watch.waitFor("engine unreachable")
         try await Task.sleep(for: .seconds(2))
         try await own.start()
@@ -391,6 +409,6 @@ struct WatchEngineRestartTests {
         #expect(String(decoding: data, as: UTF8.self).contains(#""version":"v1""#))
         let lines = watch.output.split(separator: "\n").filter { $0.contains("engine unreachable") }
         #expect(lines.count <= 2, "reported per attempt, not per change: \(lines)")
-        #expect(watch.stop() == 0, "\(watch.output)")
+        #expect(await watch.stop() == 0, "\(watch.output)")
     }
 }

@@ -1,0 +1,184 @@
+import Foundation
+import ReconcileCore
+import ReconcileTestSupport
+import Testing
+
+/// The watch loop against the in-memory engine: when it reconciles, what it folds together, what
+/// it reports once, and how it stops and reconnects.
+@Suite(.timeLimit(.minutes(1)))
+struct WatcherTests {
+    /// Records what the loop does; reconciles are counted per environment.
+    final class Probe: Sendable {
+        let reconciles = Locked([String: Int]())
+        let reports = Locked([String]())
+        let connects = Locked(0)
+        let failConnects = Locked(0)
+        let slow = Locked(Duration.zero)
+
+        func count(_ name: String) -> Int { reconciles.withLock { $0[name] ?? 0 } }
+        var lines: [String] { reports.withLock { $0 } }
+    }
+
+    func spec(_ environment: String) -> DesiredEnvironment {
+        DesiredEnvironment(
+            spec: Build.spec(service: "app", environment: environment, image: "acme/app:v1", port: 8001))
+    }
+
+    func watcher(
+        _ engine: FakeEngine, _ probe: Probe, loaded: Locked<[Watcher.Loaded]>, interval: Duration = .seconds(3600)
+    ) -> Watcher {
+        Watcher(
+            configuration: .init(
+                interval: interval, debounce: .milliseconds(100), backoff: .milliseconds(50),
+                maxBackoff: .milliseconds(200)),
+            hooks: .init(
+                connect: {
+                    probe.connects.withLock { $0 += 1 }
+                    let fail = probe.failConnects.withLock { count -> Bool in
+                        defer { count = max(0, count - 1) }
+                        return count > 0
+                    }
+                    if fail { throw EngineError.unreachable(endpoint: "fake", reason: "down") }
+                    return engine
+                },
+                load: { loaded.withLock { $0 } },
+                reconcile: { _, desired, _ in
+                    let delay = probe.slow.withLock { $0 }
+                    if delay > .zero { try? await Task.sleep(for: delay) }
+                    probe.reconciles.withLock { $0[desired.spec.environment, default: 0] += 1 }
+                    return Reconciler.Result(outcome: .unchanged, plan: nil, seconds: 0)
+                },
+                report: { report in
+                    let line: String
+                    switch report {
+                    case .engineUp: line = "up"
+                    case .engineDown(let reason): line = "down \(reason)"
+                    case .invalid(let file, _): line = "invalid \(file)"
+                    case .valid(let file): line = "valid \(file)"
+                    case .pass(let trigger): line = "pass \(trigger.rawValue)"
+                    case .reconciled(let environment, _, _, let trigger): line = "\(environment) \(trigger.rawValue)"
+                    case .event(let environment, let action): line = "event \(environment) \(action)"
+                    case .stopping: line = "stopping"
+                    }
+                    probe.reports.withLock { $0.append(line) }
+                }),
+            clock: SystemClock())
+    }
+
+    func until(_ condition: () -> Bool) async throws {
+        for _ in 0..<200 {
+            if condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("the condition did not hold within 4 s")
+    }
+
+    func event(_ action: String, _ name: String, oldName: String? = nil) -> EngineEvent {
+        var event = EngineEvent(action: action, containerID: "c1", name: name, time: Date())
+        event.oldName = oldName
+        return event
+    }
+
+    @Test func eventsOnTheLiveContainerTriggerOneFoldedReconcile() async throws {
+        let engine = FakeEngine()
+        await engine.keepEventsOpen()
+        let probe = Probe()
+        let loaded = Locked<[Watcher.Loaded]>([.environment(spec("staging")), .environment(spec("production"))])
+        let watcher = watcher(engine, probe, loaded: loaded)
+        let run = Task { await watcher.run() }
+        try await until { probe.count("staging") == 1 && probe.count("production") == 1 }
+
+        // A burst (kill, die, stop) on the live container: one reconcile after the debounce.
+        for action in ["kill", "die", "stop"] { await engine.emit(event(action, "app-staging")) }
+        try await until { probe.count("staging") >= 2 }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(probe.count("staging") <= 3, "a burst of three events ran \(probe.count("staging") - 1) reconciles")
+        // The deploys' own steps on other names, and a start, change nothing.
+        await engine.emit(event("die", "app-staging-backup-1"))
+        await engine.emit(event("start", "app-staging"))
+        await engine.emit(event("rename", "app-staging", oldName: "app-staging-candidate"))
+        try await Task.sleep(for: .milliseconds(300))
+        let settled = probe.count("staging")
+        // The live name renamed away: that is drift.
+        await engine.emit(event("rename", "app-staging-x", oldName: "app-staging"))
+        try await until { probe.count("staging") == settled + 1 }
+        #expect(probe.count("production") == 1, "another environment's events woke production")
+        #expect(probe.lines.contains("event staging kill"))
+
+        watcher.stop()
+        await run.value
+        #expect(probe.lines.last == "stopping" || probe.lines.contains("stopping"))
+    }
+
+    @Test func aSlowEnvironmentDoesNotHoldUpAnother() async throws {
+        let engine = FakeEngine()
+        await engine.keepEventsOpen()
+        let probe = Probe()
+        let loaded = Locked<[Watcher.Loaded]>([.environment(spec("staging")), .environment(spec("production"))])
+        probe.slow.withLock { $0 = .milliseconds(1500) }
+        let watcher = watcher(engine, probe, loaded: loaded)
+        let started = ContinuousClock.now
+        let run = Task { await watcher.run() }
+        try await until { probe.count("staging") == 1 && probe.count("production") == 1 }
+        // Both ran side by side: about one slow reconcile's time, not two.
+        #expect(ContinuousClock.now - started < .milliseconds(2900))
+        watcher.stop()
+        await run.value
+    }
+
+    @Test func anInvalidFileIsReportedOnceAndWhenItIsValidAgain() async throws {
+        let engine = FakeEngine()
+        await engine.keepEventsOpen()
+        let probe = Probe()
+        let loaded = Locked<[Watcher.Loaded]>([
+            .environment(spec("staging")), .invalid(file: "production.yml", problem: "port: must be …"),
+        ])
+        let watcher = watcher(engine, probe, loaded: loaded, interval: .milliseconds(200))
+        let run = Task { await watcher.run() }
+        try await until { probe.lines.filter { $0 == "pass interval" }.count >= 3 }
+        #expect(probe.lines.filter { $0 == "invalid production.yml" }.count == 1)
+        #expect(probe.count("staging") >= 3, "the valid environment carried on")
+        var fixed = spec("production")
+        fixed.spec.file = "production.yml"
+        loaded.withLock { $0[1] = .environment(fixed) }
+        try await until { probe.lines.contains("valid production.yml") && probe.count("production") >= 1 }
+        watcher.stop()
+        await run.value
+    }
+
+    @Test func anEngineThatGoesAwayIsReportedOnceAndEverythingIsReconciledWhenItIsBack() async throws {
+        let engine = FakeEngine()
+        await engine.keepEventsOpen()
+        let probe = Probe()
+        let loaded = Locked<[Watcher.Loaded]>([.environment(spec("staging"))])
+        let watcher = watcher(engine, probe, loaded: loaded)
+        let run = Task { await watcher.run() }
+        try await until { probe.count("staging") == 1 && watcher.engineReachable }
+
+        probe.failConnects.withLock { $0 = 4 }
+        await engine.endEvents()
+        try await until { probe.lines.contains("staging reconnect") }
+        let downs = probe.lines.filter { $0.hasPrefix("down") }
+        // The stream's end, then one line for the failing connects (same reason each time).
+        #expect(downs.count == 2, "\(downs)")
+        #expect(downs.first == "down the engine's event stream ended")
+        #expect(probe.connects.withLock { $0 } >= 5)
+        #expect(watcher.engineReachable)
+        watcher.stop()
+        await run.value
+    }
+
+    @Test func stopLetsTheReconcileInProgressFinish() async throws {
+        let engine = FakeEngine()
+        await engine.keepEventsOpen()
+        let probe = Probe()
+        probe.slow.withLock { $0 = .milliseconds(500) }
+        let watcher = watcher(engine, probe, loaded: Locked([.environment(spec("staging"))]))
+        let run = Task { await watcher.run() }
+        try await Task.sleep(for: .milliseconds(150))
+        watcher.stop()
+        await run.value
+        #expect(probe.count("staging") == 1, "the reconcile in progress was cut off")
+        #expect(watcher.isStopping)
+    }
+}

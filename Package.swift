@@ -128,7 +128,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ReconcileCLITests",
-            dependencies: ["ReconcileCLI", "ReconcileCore", "ReconcileSystem", "ReconcileTestSupport"]
+            dependencies: [
+                "ReconcileCLI", "ReconcileCore", "ReconcileSystem", "ReconcileServer", "ReconcileTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -119,8 +119,10 @@ public final class Watcher: Sendable {
     /// Runs until `stop()`.
     public func run() async {
         var trigger = Trigger.start
+        var down = false
         while !isStopping {
-            guard let engine = await connect() else { break }
+            guard let engine = await connect(announced: down) else { break }
+            down = false
             state.withLock {
                 $0.engine = engine
                 $0.engineLost = false
@@ -129,7 +131,9 @@ public final class Watcher: Sendable {
             await pass(trigger)
             var last = clock.now()
             while !isStopping && !state.withLock({ $0.engineLost }) {
-                try? await clock.sleep(for: .milliseconds(100))
+                // A quarter second between looks: stop and a lost engine are seen within it, and
+                // an idle watch wakes 4 times a second.
+                try? await clock.sleep(for: .milliseconds(250))
                 if clock.now() - last >= configuration.interval {
                     await hooks.beforePass()
                     await pass(.interval)
@@ -140,6 +144,7 @@ public final class Watcher: Sendable {
             state.withLock { $0.engine = nil }
             if !isStopping {
                 hooks.report(.engineDown("the engine's event stream ended"))
+                down = true
                 await engine.shutdown()
             } else {
                 await finishWorkers()
@@ -150,20 +155,19 @@ public final class Watcher: Sendable {
         await finishWorkers()
     }
 
-    /// Connects, waiting `backoff` (doubling, capped) between attempts; nil once stopping.
-    private func connect() async -> (any ContainerEngine)? {
+    /// Connects, waiting `backoff` (doubling, capped) between attempts; nil once stopping. The
+    /// engine going down is reported once (unless `announced` already), not once per attempt.
+    private func connect(announced: Bool) async -> (any ContainerEngine)? {
         var wait = configuration.backoff
-        var reported: String?
+        var reported = announced
         while !isStopping {
             do {
                 let engine = try await hooks.connect()
                 hooks.report(.engineUp)
                 return engine
             } catch {
-                let reason = "\(error)"
-                // Once per change of reason, not once per attempt.
-                if reason != reported { hooks.report(.engineDown(reason)) }
-                reported = reason
+                if !reported { hooks.report(.engineDown("\(error)")) }
+                reported = true
             }
             let until = clock.now() + wait
             while !isStopping && clock.now() < until { try? await clock.sleep(for: .milliseconds(100)) }

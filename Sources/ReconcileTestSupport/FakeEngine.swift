@@ -104,7 +104,8 @@ public actor FakeEngine: ContainerEngine {
                 status: 409, message: "Conflict. The container name \"/\(request.name)\" is already in use",
                 operation: "create container \(request.name)")
         }
-        guard let image = images[request.image] else {
+        // Docker takes an image id as well as a reference (a pinned revision creates by id).
+        guard let image = images[request.image] ?? images.values.first(where: { $0.id == request.image }) else {
             throw EngineError.api(
                 status: 404, message: "No such image: \(request.image)", operation: "create container \(request.name)")
         }

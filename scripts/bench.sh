@@ -9,4 +9,5 @@ echo "machine: $(nproc) cores, $(uname -r), $(docker version --format 'dockerd {
 "$BIN/reconcile-bench" "$BIN/reconcile" "${BENCH_ENVIRONMENTS:-20}" "${BENCH_RUNS:-30}"
 "$(dirname "$0")/bench-apply.sh" "$BIN/reconcile"
 "$(dirname "$0")/bench-bluegreen.sh" "$BIN/reconcile"
+"$(dirname "$0")/bench-watch.sh" "$BIN/reconcile"
 "$(dirname "$0")/bench-git.sh" "$BIN/reconcile" 1000 15

@@ -260,7 +260,7 @@ public struct BlueGreenStrategy: ReplaceStrategy {
             abortIfAsked(.afterCreate)
             context.say(
                 spec, "create", "\(spec.candidateName) (\(candidateID.prefix(12))) from \(spec.image)", since: started)
-            let kept = current.map { "\($0.image) (\($0.shortID)) serves throughout" } ?? "nothing ran before"
+            let kept = current.map { "\($0.shownImage) (\($0.shortID)) serves throughout" } ?? "nothing ran before"
 
             context.recorder.step(.gating) { $0.gatingID = candidateID }
             started = context.clock.now()
@@ -425,7 +425,8 @@ public struct BlueGreenStrategy: ReplaceStrategy {
                     context.say(
                         spec, "rollback", "removed the new version; started \(live.name) again (it was stopped)")
                     return .rolledBack(
-                        failure: text, restored: "\(live.image) (\(live.shortID)) serves again (it had been stopped)")
+                        failure: text,
+                        restored: "\(live.shownImage) (\(live.shortID)) serves again (it had been stopped)")
                 }
                 let state = await StopStartStrategy().describe(spec, context: context)
                 return .rollbackFailed(
@@ -462,10 +463,10 @@ public struct BlueGreenStrategy: ReplaceStrategy {
                 return .rollbackFailed(failure: failure, state: "switching back failed (\(error)). \(state)")
             }
             context.say(
-                spec, "rollback", "switched back to \(old.image) (\(old.shortID)) as \(spec.containerName)",
+                spec, "rollback", "switched back to \(old.shownImage) (\(old.shortID)) as \(spec.containerName)",
                 since: started)
             try? await context.remove(candidateID, labels: labels)
-            return .rolledBack(failure: failure, restored: "\(old.image) (\(old.shortID)) serves again")
+            return .rolledBack(failure: failure, restored: "\(old.shownImage) (\(old.shortID)) serves again")
         }
 
         /// From stop-first: stop the old version (it holds the port), start the proxy, check
@@ -514,8 +515,9 @@ public struct BlueGreenStrategy: ReplaceStrategy {
                 let state = await StopStartStrategy().describe(spec, context: context)
                 return .rollbackFailed(failure: failure, state: "the restored \(old.name) fails: \(problem). \(state)")
             }
-            context.say(spec, "rollback", "restored \(old.image) (\(old.shortID)) on port \(spec.port)", since: started)
-            return .rolledBack(failure: failure, restored: "\(old.image) (\(old.shortID)) serves again")
+            context.say(
+                spec, "rollback", "restored \(old.shownImage) (\(old.shortID)) on port \(spec.port)", since: started)
+            return .rolledBack(failure: failure, restored: "\(old.shownImage) (\(old.shortID)) serves again")
         }
 
         // MARK: Start
@@ -576,7 +578,7 @@ public struct BlueGreenStrategy: ReplaceStrategy {
                 var restored = backup
                 restored.name = spec.containerName
                 if let problem = await settle(on: restored) { context.say(spec, "route", problem, ok: false) }
-                return .rolledBack(failure: failure, restored: "\(backup.image) (\(backup.shortID)) serves again")
+                return .rolledBack(failure: failure, restored: "\(backup.shownImage) (\(backup.shortID)) serves again")
             }
             let state = await StopStartStrategy().describe(spec, context: context)
             return .rollbackFailed(failure: failure, state: "no backup could be restored. \(state)")

@@ -78,6 +78,13 @@ extension ContainerSnapshot {
             && labels[Labels.environment] == spec.environment && labels[Labels.role] == Labels.proxyRole
     }
 
+    /// The image as people name it: a pinned revision runs an image by id, so the reference it
+    /// was deployed as comes from its configuration label.
+    public var shownImage: String {
+        guard image.hasPrefix("sha256:") else { return image }
+        return labels[Labels.config].flatMap(RuntimeConfig.decode(label:))?.image ?? String(image.prefix(19))
+    }
+
     /// True for the lease of an apply (see `EngineLock`).
     public var isLease: Bool { labels[EngineLock.leaseLabel] != nil }
 }

@@ -100,7 +100,7 @@ public struct StopStartStrategy: ReplaceStrategy {
                 try? await context.remove(candidateID, labels: creation.labels)
                 return .refused(
                     "cannot rename \(spec.containerName) aside to \(backupName): \(error); nothing was changed, "
-                        + "\(current.image) (\(current.shortID)) still serves")
+                        + "\(current.shownImage) (\(current.shortID)) still serves")
             }
             abortIfAsked(.afterRename, context)
             context.say(spec, "backup", "\(spec.containerName) → \(backupName)", since: started)
@@ -284,10 +284,10 @@ public struct StopStartStrategy: ReplaceStrategy {
                 continue
             }
             context.say(
-                spec, "rollback", "restored \(backup.image) (\(backup.shortID)) as \(spec.containerName)\(note)",
+                spec, "rollback", "restored \(backup.shownImage) (\(backup.shortID)) as \(spec.containerName)\(note)",
                 since: started)
             return .rolledBack(
-                failure: failureText, restored: "\(backup.image) (\(backup.shortID)) serves again\(note)")
+                failure: failureText, restored: "\(backup.shownImage) (\(backup.shortID)) serves again\(note)")
         }
         let state = await describe(spec, context: context)
         return .rollbackFailed(

@@ -19,6 +19,20 @@ public struct FileStateStore: StateStore {
     public init(path: String, create: Bool = true) throws {
         location = path
         try PrivateDirectory.prepare(path, create: create, role: "the state directory", option: "--state-dir")
+        if create { sweepTemporaryFiles() }
+    }
+
+    /// Removes `.<name>.<pid>.<n>.tmp` files whose writer is gone (killed between writing and
+    /// renaming). A writer that still runs keeps its file.
+    func sweepTemporaryFiles() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: location) else { return }
+        for name in names where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+            let parts = name.split(separator: ".")
+            guard parts.count >= 4, let pid = Int32(parts[parts.count - 3]), pid > 0 else { continue }
+            if kill(pid, 0) == -1 && errno == ESRCH {
+                unlink((location as NSString).appendingPathComponent(name))
+            }
+        }
     }
 
     // MARK: - Journal

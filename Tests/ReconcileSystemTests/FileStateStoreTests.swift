@@ -225,3 +225,16 @@ struct LiveProcessIdentityTests {
         #expect(identity.isAlive(elsewhere) == nil)
     }
 }
+
+/// Temporary files of a writer that was killed are swept; a live writer's are kept.
+@Test func temporaryFilesOfAGoneWriterAreSwept() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    _ = try FileStateStore(path: folder)
+    let gone = "\(folder)/.app-staging.deploy.json.999999.12.tmp"
+    let alive = "\(folder)/.app-staging.deploy.json.\(getpid()).13.tmp"
+    for file in [gone, alive] { FileManager.default.createFile(atPath: file, contents: Data("{}".utf8)) }
+    _ = try FileStateStore(path: folder)
+    #expect(!FileManager.default.fileExists(atPath: gone))
+    #expect(FileManager.default.fileExists(atPath: alive))
+}

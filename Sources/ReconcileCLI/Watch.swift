@@ -31,7 +31,7 @@ extension Reconcile {
         @Flag(help: "Before each interval's pass, fetch the checkout's upstream and fast-forward to it.")
         var gitPull = false
 
-        @Option(help: "Serve /metrics, /healthz and a status page on this address, e.g. 127.0.0.1:9464.")
+        @Option(help: "Serve /metrics, /healthz and a status page on HOST:PORT, or on 127.0.0.1:PORT for a port.")
         var listen: String?
 
         @Option(help: "Log lines as text or json.")
@@ -48,11 +48,14 @@ extension Reconcile {
                     "--interval expects a duration from 1s to 24h, like 30s or 5m, got \"\(interval)\"")
             }
             if let listen, Self.address(listen) == nil {
-                throw ValidationError("--listen expects HOST:PORT, like 127.0.0.1:9464, got \"\(listen)\"")
+                throw ValidationError(
+                    "--listen expects HOST:PORT or a port (on 127.0.0.1), like 127.0.0.1:9464, got \"\(listen)\"")
             }
         }
 
+        /// `HOST:PORT`, `[v6]:PORT`, or a bare port on loopback.
         static func address(_ text: String) -> (host: String, port: Int)? {
+            if let port = Int(text), (0...65535).contains(port) { return ("127.0.0.1", port) }
             guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
                 (0...65535).contains(port)
             else { return nil }

@@ -128,8 +128,9 @@ struct WatchTests {
             #expect(await fixture.run(["apply", file], environment: environment).code == 0)
             file = try write("v2")
             #expect(await fixture.run(["apply", file], environment: environment).code == 0)
+            let listen = try fixture.freePort()
             let watch = try Watch(
-                [file, "--interval", "1h"], environment: environment,
+                [file, "--interval", "1h", "--listen", "\(listen)"], environment: environment,
                 log: workspace.root.appendingPathComponent("watch.log").path)
             try await watch.waitFor("engine reachable")
             let name = "\(fixture.service)-staging"
@@ -145,6 +146,12 @@ struct WatchTests {
             try await watch.waitFor("staging: restart \(name) (its healthcheck said unhealthy)")
             try await watch.waitFor("staging: rolled-back (event")
             #expect(try await fixture.get(port: port, path: "/health").1.contains(#""version":"v1""#))
+            // The rollback in the metrics, read by Prometheus' parser; a bare port listens on loopback.
+            let parsed = try await Self.prometheus(try await fixture.get(port: listen, path: "/metrics").1)
+            #expect(parsed["reconcile_rollbacks_total{environment=staging}"] == 1, "\(parsed)")
+            #expect(parsed["reconcile_deploys_total{environment=staging,result=rolled-back}"] == 1, "\(parsed)")
+            #expect(parsed["reconcile_environment_in_sync{environment=staging}"] == 0, "\(parsed)")
+            #expect((parsed["reconcile_gate_duration_seconds_count{environment=staging,passed=false}"] ?? 0) >= 1)
             #expect(await watch.stop() == 0, "\(watch.output)")
         }
     }

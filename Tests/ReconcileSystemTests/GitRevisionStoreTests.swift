@@ -64,4 +64,46 @@ struct GitRevisionStoreTests {
                 && !text.contains("\n")
         }
     }
+
+    @Test func gitPullFastForwardsAndLeavesEverythingElseAlone() async throws {
+        let root = NSTemporaryDirectory() + "reconcile-pull-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try Self.git(["init", "-q", "--bare", "-b", "main", "\(root)/remote.git"], in: root)
+        try Self.git(["clone", "-q", "\(root)/remote.git", "\(root)/ci"], in: root)
+        try "image: a:v1\n".write(toFile: "\(root)/ci/staging.yml", atomically: true, encoding: .utf8)
+        try Self.git(["add", "."], in: "\(root)/ci")
+        try Self.git(["commit", "-qm", "v1"], in: "\(root)/ci")
+        try Self.git(["push", "-q", "origin", "HEAD:main"], in: "\(root)/ci")
+        try Self.git(["clone", "-q", "\(root)/remote.git", "\(root)/host"], in: root)
+        let store = GitRevisionStore()
+        let host = "\(root)/host"
+        #expect(await store.pullFastForward(host) == nil, "nothing new: nothing to say")
+
+        func push(_ text: String) throws {
+            try text.write(toFile: "\(root)/ci/staging.yml", atomically: true, encoding: .utf8)
+            try Self.git(["commit", "-qam", text], in: "\(root)/ci")
+            try Self.git(["push", "-q", "origin", "HEAD:main"], in: "\(root)/ci")
+        }
+        try push("image: a:v2\n")
+        // A change not committed on the host: reported, not merged over.
+        try "image: a:local\n".write(toFile: "\(host)/staging.yml", atomically: true, encoding: .utf8)
+        let dirty = await store.pullFastForward(host)
+        #expect(dirty?.contains("uncommitted changes") == true, "\(dirty ?? "nil")")
+        try Self.git(["checkout", "--", "staging.yml"], in: host)
+        let pulled = await store.pullFastForward(host)
+        #expect(pulled?.contains("fast-forwarded") == true, "\(pulled ?? "nil")")
+        #expect(try String(contentsOfFile: "\(host)/staging.yml", encoding: .utf8) == "image: a:v2\n")
+
+        // A local commit and a new upstream one: history that does not fast-forward is left alone.
+        try "image: a:mine\n".write(toFile: "\(host)/staging.yml", atomically: true, encoding: .utf8)
+        try Self.git(["commit", "-qam", "mine"], in: host)
+        try push("image: a:v3\n")
+        let diverged = await store.pullFastForward(host)
+        #expect(diverged?.contains("does not fast-forward") == true, "\(diverged ?? "nil")")
+        #expect(try String(contentsOfFile: "\(host)/staging.yml", encoding: .utf8) == "image: a:mine\n")
+
+        let outside = await store.pullFastForward(NSTemporaryDirectory())
+        #expect(outside?.contains("not in a git checkout") == true, "\(outside ?? "nil")")
+    }
 }

@@ -94,6 +94,8 @@ public final class Watcher: Sendable {
     private let hooks: Hooks
     private let clock: any DeployClock
     private let state = Locked(State())
+    /// The sleep between passes, which `stop()` and a lost engine cut short.
+    private let nap = Locked<Task<Void, Never>?>(nil)
 
     public init(configuration: Configuration, hooks: Hooks, clock: any DeployClock) {
         self.configuration = configuration
@@ -109,6 +111,21 @@ public final class Watcher: Sendable {
             return !state.stopping
         }
         if first { hooks.report(.stopping) }
+        wake()
+    }
+
+    /// Ends the sleep between passes early.
+    private func wake() { nap.withLock { $0?.cancel() } }
+
+    /// Sleeps for `duration`, or until `wake()`.
+    private func sleep(_ duration: Duration) async {
+        let clock = self.clock
+        let task = Task<Void, Never> { _ = try? await clock.sleep(for: duration) }
+        nap.withLock { $0 = task }
+        // A wake that came just before the nap began must not be missed.
+        if isStopping || state.withLock({ $0.engineLost }) { task.cancel() }
+        await task.value
+        nap.withLock { $0 = nil }
     }
 
     public var isStopping: Bool { state.withLock { $0.stopping } }
@@ -131,9 +148,9 @@ public final class Watcher: Sendable {
             await pass(trigger)
             var last = clock.now()
             while !isStopping && !state.withLock({ $0.engineLost }) {
-                // A quarter second between looks: stop and a lost engine are seen within it, and
-                // an idle watch wakes 4 times a second.
-                try? await clock.sleep(for: .milliseconds(250))
+                // Asleep until the next pass: stop and a lost engine wake it.
+                await sleep(max(.milliseconds(1), configuration.interval - (clock.now() - last)))
+                if isStopping || state.withLock({ $0.engineLost }) { break }
                 if clock.now() - last >= configuration.interval {
                     await hooks.beforePass()
                     await pass(.interval)
@@ -187,7 +204,10 @@ public final class Watcher: Sendable {
                 }
             }
         } catch {}
-        if !Task.isCancelled { state.withLock { $0.engineLost = true } }
+        if !Task.isCancelled {
+            state.withLock { $0.engineLost = true }
+            wake()
+        }
     }
 
     /// The environment an event concerns: one that leaves the live container (or the proxy)

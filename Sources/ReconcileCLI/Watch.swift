@@ -20,7 +20,7 @@ extension Reconcile {
                 soon after an engine event on its live container (die, stop, kill, destroy, unhealthy, \
                 renamed away). A revision that failed is not retried until the file changes (apply \
                 --retry tries it). Stops on SIGTERM or SIGINT after the current step (never half a \
-                deploy), exit 0.
+                deploy), exit 0; SIGHUP too.
                 """)
 
         @OptionGroup var paths: PathArguments
@@ -149,6 +149,10 @@ struct WatchSession: Sendable {
     /// Specs read at the last pass, for the status page.
     private let last = Locked([EnvironmentSpec]())
     private let problems = Locked([String: String]())
+    /// The last outcome said per environment: a skip that repeats every pass is said once.
+    private let said = Locked([String: String]())
+    /// One notifier for the process: a webhook that keeps failing is said once, not per deploy.
+    private let notifier: WebhookNotifier
 
     init(
         paths: [String], store: FileStateStore, key: [UInt8]?, context: CommandContext, logger: Logger,
@@ -162,6 +166,7 @@ struct WatchSession: Sendable {
         self.metrics = metrics
         self.approve = approve
         self.lockTimeout = lockTimeout
+        notifier = WebhookNotifier(warn: { logger.warning("\($0)") })
     }
 
     func hooks(gitPull: Bool) -> Watcher.Hooks {
@@ -238,7 +243,8 @@ struct WatchSession: Sendable {
         let reporter = WatchReporter(logger: logger, metrics: metrics)
         var reconciler = Reconcile.Apply.reconciler(
             engine: engine, store: store, printer: reporter, context: context)
-        reconciler.notifier = WebhookNotifier(warn: { logger.warning("\($0)") })
+        reconciler.notifier = notifier
+        reconciler.notifyInBackground = true
         var resolved = desired
         do {
             let held = try await HeldRevision.desired(spec, key: key, store: store, release: true, context: context)
@@ -271,19 +277,30 @@ struct WatchSession: Sendable {
         case .valid(let file):
             problems.withLock { $0[file] = nil }
             logger.info("\(file) is valid again")
+        case .removed(let environment, let file):
+            problems.withLock { $0[file] = nil }
+            if let environment {
+                metrics.forget(environment: environment)
+                said.withLock { $0[environment] = nil }
+                logger.notice("\(environment): \(file) is gone; its containers are left as they run")
+            }
         case .pass(let trigger):
             logger.debug("pass (\(trigger.rawValue))")
         case .event(let environment, let action):
             logger.info("\(environment): engine event \(action); reconciling")
         case .reconciled(let environment, _, let result, let trigger):
+            let name = result.drift ? "drift-corrected" : result.outcome.name
+            // A skip (known bad, approval) repeats every pass: said and counted once until it changes.
+            let repeated = said.withLock { said in
+                defer { said[environment] = name }
+                return said[environment] == name
+            }
+            if case .skipped = result.outcome, repeated { return }
             metrics.reconciled(environment: environment, result: result, wallClock: context.now())
             switch result.outcome {
             case .unchanged:
                 break
-            case .skipped(.approval, _) where trigger != .start:
-                break  // said at start; not again every interval
             default:
-                let name = result.drift ? "drift-corrected" : result.outcome.name
                 let reason = result.outcome.reason.map { ": \($0)" } ?? ""
                 let line =
                     "\(environment): \(name) (\(trigger.rawValue), \(DeployNotification.format(result.seconds)))\(reason)"

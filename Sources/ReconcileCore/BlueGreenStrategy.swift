@@ -283,7 +283,7 @@ public struct BlueGreenStrategy: ReplaceStrategy {
                 target: ProbeTarget(host: address, port: spec.containerPort))
             for line in verdict.lines { context.say(spec, "gate", line) }
             if let failure = verdict.failure {
-                context.recorder.versionFailedItsChecks()
+                if !verdict.interfered { context.recorder.versionFailedItsChecks() }
                 return await discard(candidateID, labels: creation.labels, failure: failure, kept: kept)
             }
             context.recorder.step(.verified) { $0.gatingID = nil }
@@ -509,8 +509,8 @@ public struct BlueGreenStrategy: ReplaceStrategy {
                 return .rollbackFailed(failure: failure, state: "restoring \(old.name) failed (\(error)). \(state)")
             }
             let verdict = await context.verifier.verify(
-                spec, containerID: old.id, startedAt: context.clock.now(), restartsBefore: old.restartCount,
-                healthOnly: true)
+                spec.forRestore, containerID: old.id, startedAt: context.clock.now(),
+                restartsBefore: old.restartCount, healthOnly: true)
             if let problem = verdict.failure {
                 let state = await StopStartStrategy().describe(spec, context: context)
                 return .rollbackFailed(failure: failure, state: "the restored \(old.name) fails: \(problem). \(state)")
@@ -594,7 +594,8 @@ public struct BlueGreenStrategy: ReplaceStrategy {
                 return "\(error)"
             }
             let verdict = await context.verifier.verify(
-                spec, containerID: id, startedAt: started, restartsBefore: restartsBefore, healthOnly: healthOnly,
+                healthOnly ? spec.forRestore : spec, containerID: id, startedAt: started,
+                restartsBefore: restartsBefore, healthOnly: healthOnly,
                 target: ProbeTarget(host: address, port: spec.containerPort))
             for line in verdict.lines { context.say(spec, "gate", line) }
             return verdict.failure

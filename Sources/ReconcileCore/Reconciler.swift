@@ -27,6 +27,9 @@ public struct Reconciler: Sendable {
     public var notifier: (any Notifier)?
     /// Where `notify.webhook: $NAME` is looked up (the process environment).
     public var variables: [String: String] = [:]
+    /// Posts notifications without waiting for them (`watch`: a slow webhook must not delay the
+    /// next heal of the same environment). `apply` waits, at most the notifier's timeout.
+    public var notifyInBackground = false
 
     public init(
         engine: any ContainerEngine, probe: any HealthProbe, clock: any DeployClock,
@@ -129,6 +132,18 @@ public struct Reconciler: Sendable {
         return last.contentDigest == digest
     }
 
+    /// True when the journal has this environment converged with this exact content and image
+    /// (a tag that moved to another image is a new version, and may be a bad one).
+    func convergedBefore(_ desired: DesiredEnvironment, imageID: String?) -> Bool {
+        guard let digest = desired.spec.contentDigest, let imageID, let journal = try? state.journal() else {
+            return false
+        }
+        return journal.contains {
+            $0.environment == desired.spec.environment && $0.file == desired.spec.file && $0.contentDigest == digest
+                && $0.newImageID == imageID && $0.result == "converged"
+        }
+    }
+
     /// Posts the outcome to the environment's webhook, when it has one and wants to hear of it.
     func notify(_ desired: DesiredEnvironment, result: String, outcome: DeployOutcome, run: Run, seconds: Double)
         async
@@ -143,7 +158,11 @@ public struct Reconciler: Sendable {
             environment: spec.environment, service: spec.service, file: spec.file, result: result,
             revision: run.revision?.commit, oldImage: run.previous?.image, newImage: spec.image.description,
             failedCheck: outcome.reason, seconds: (seconds * 1000).rounded() / 1000)
-        await notifier.send(notification, to: url)
+        if notifyInBackground {
+            Task { await notifier.send(notification, to: url) }
+        } else {
+            await notifier.send(notification, to: url)
+        }
     }
 
     /// What one reconcile learnt on its way, for the journal.
@@ -301,8 +320,15 @@ public struct Reconciler: Sendable {
         }
         if options.cancelled() { return .interrupted("interrupted before the deploy began; nothing was changed") }
 
-        // The lease must still be ours: a lock removed by hand would let another apply in.
-        guard (try? await engine.inspectContainer(lease.id)) != nil else {
+        // The lease must still be ours: a lock removed by hand would let another apply in. An
+        // engine that does not answer is said as such, not as a lock removed by hand.
+        let leaseNow: ContainerSnapshot?
+        do {
+            leaseNow = try await engine.inspectContainer(lease.id)
+        } catch {
+            return .refused("\(error); nothing was changed")
+        }
+        guard leaseNow != nil else {
             return .refused(
                 "the lock \(lease.name) was removed while this apply held it (docker rm?); nothing was changed. "
                     + "Run apply again")
@@ -326,9 +352,12 @@ public struct Reconciler: Sendable {
         let strategy: any ReplaceStrategy =
             spec.strategy == .blueGreen ? BlueGreenStrategy() : StopStartStrategy()
         let outcome = await strategy.deploy(desired, plan: plan, host: host, context: context)
+        // Content that converged here before and fails now (drift being corrected while a database
+        // is down) is tried again on the next run: watch keeps healing it.
         remember(
             outcome, desired: desired, host: host, revision: progress.revision,
-            versionFailed: recorder.didVersionFail && (plan.action == .create || plan.action == .replace))
+            versionFailed: recorder.didVersionFail && (plan.action == .create || plan.action == .replace)
+                && !convergedBefore(desired, imageID: host.images[desired.imageKey]?.id))
         await sweepSecretFolders(spec)
         do {
             try state.clearDeployRecord(spec.containerName)

@@ -144,7 +144,7 @@ public struct StopStartStrategy: ReplaceStrategy {
             spec, containerID: candidateID, startedAt: context.clock.now(), restartsBefore: 0)
         for line in verdict.lines { context.say(spec, "gate", line) }
         if let failure = verdict.failure {
-            context.recorder.versionFailedItsChecks()
+            if !verdict.interfered { context.recorder.versionFailedItsChecks() }
             return await rollBack(
                 spec, failedID: candidateID, failure: failure, backups: backups, context: context,
                 failedLabels: creation.labels, proxyID: proxy?.id)
@@ -313,8 +313,8 @@ public struct StopStartStrategy: ReplaceStrategy {
                 try await engine.startContainer(backup.id)
             }
             let verdict = await context.verifier.verify(
-                spec, containerID: backup.id, startedAt: context.clock.now(), restartsBefore: restartsBefore,
-                healthOnly: true)
+                spec.forRestore, containerID: backup.id, startedAt: context.clock.now(),
+                restartsBefore: restartsBefore, healthOnly: true)
             problem = verdict.failure.map { "fails its check: \($0)" }
         } catch {
             problem = "\(error)"

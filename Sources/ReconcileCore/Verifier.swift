@@ -23,6 +23,9 @@ public struct Verifier: Sendable {
         public var failure: String?
         /// One line per check that ran, for the report.
         public var lines: [String]
+        /// The failure was not the version's: the container was removed or paused during its
+        /// gate (by a person), or the engine stopped answering.
+        public var interfered = false
     }
 
     /// Gates a started container. `restartsBefore` is its restart count from before it was started
@@ -64,7 +67,7 @@ public struct Verifier: Sendable {
                         failure: "the Docker engine did not answer during the gate (an inspect of the container took "
                             + "longer than the gate's deadline of \(Quantities.format(run.bound))); check the engine "
                             + "and the connection to it",
-                        lines: run.lines)
+                        lines: run.lines, interfered: true)
                 } catch {
                     // The engine answered with an error; the probe below still tells whether it serves.
                     container = ContainerSnapshot(id: containerID, name: "", image: "", imageID: "", state: .running)
@@ -73,7 +76,7 @@ public struct Verifier: Sendable {
                     return Verdict(
                         failure: "the container \(containerID.prefix(12)) was removed during its gate "
                             + "(docker rm?) \(Quantities.format(elapsed)) after start",
-                        lines: run.lines)
+                        lines: run.lines, interfered: true)
                 }
                 // A restart policy brings a crashed container straight back: a restart counts as an exit.
                 if [.exited, .dead, .restarting].contains(container.state) || container.restartCount > restartsBefore {
@@ -87,7 +90,8 @@ public struct Verifier: Sendable {
                 if let overdue = run.overdue() { return overdue }
                 if container.state == .paused {
                     return Verdict(
-                        failure: "the container was paused during its gate (docker pause?)", lines: run.lines)
+                        failure: "the container was paused during its gate (docker pause?)", lines: run.lines,
+                        interfered: true)
                 }
                 let answer = await run.get(spec.health.path)
                 step = gate.probed(Judge.health(answer, spec.health), at: clock.now() - startedAt)
@@ -191,6 +195,18 @@ public struct ProbeTarget: Sendable, Equatable {
 }
 
 extension EnvironmentSpec {
+    /// The spec a restored backup is checked with: the file's health check, never stricter than
+    /// the defaults in time (startup 15 s, 10 attempts). The old version has served before; a file
+    /// that tightened the gate for the new one must not fail it (seen: attempts 30 → 3 with an
+    /// image that answers after 3 s left nothing serving).
+    public var forRestore: EnvironmentSpec {
+        var spec = self
+        let defaults = HealthPolicy()
+        spec.health.startup = max(health.startup, defaults.startup)
+        spec.health.attempts = max(health.attempts, defaults.attempts)
+        return spec
+    }
+
     /// The longest a gate may take from the start: the health budget and one more probe, then each
     /// smoke and performance request at its timeout, plus a margin for the engine's answers.
     public func gateBound(healthOnly: Bool = false) -> Duration {

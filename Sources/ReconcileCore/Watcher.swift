@@ -18,15 +18,20 @@ public final class Watcher: Sendable {
         /// The first wait between connection attempts, doubled up to `maxBackoff`.
         public var backoff: Duration
         public var maxBackoff: Duration
+        /// How many environments are reconciled at once: enough that a slow gate never holds up
+        /// the others' healing, few enough that 40 environments starting together do not swamp
+        /// the engine's socket.
+        public var parallel: Int
 
         public init(
             interval: Duration = .seconds(60), debounce: Duration = .milliseconds(300),
-            backoff: Duration = .milliseconds(500), maxBackoff: Duration = .seconds(30)
+            backoff: Duration = .milliseconds(500), maxBackoff: Duration = .seconds(30), parallel: Int = 6
         ) {
             self.interval = interval
             self.debounce = debounce
             self.backoff = backoff
             self.maxBackoff = maxBackoff
+            self.parallel = max(1, parallel)
         }
     }
 
@@ -48,6 +53,8 @@ public final class Watcher: Sendable {
         case engineDown(String)
         case invalid(file: String, problem: String)
         case valid(file: String)
+        /// The file is gone (or no longer names the environment): watch lets it be.
+        case removed(environment: String?, file: String)
         case pass(Trigger)
         case reconciled(environment: String, file: String, result: Reconciler.Result, trigger: Trigger)
         case event(environment: String, action: String)
@@ -88,6 +95,9 @@ public final class Watcher: Sendable {
         var invalid: [String: String] = [:]
         var stopping = false
         var engineLost = false
+        /// Reconciles running, and the workers waiting for a turn.
+        var running = 0
+        var waiting: [CheckedContinuation<Void, Never>] = []
     }
 
     private let configuration: Configuration
@@ -213,7 +223,7 @@ public final class Watcher: Sendable {
     /// The environment an event concerns: one that leaves the live container (or the proxy)
     /// not serving. Nil for everything else, the deploys' own steps on other names included.
     func route(_ event: EngineEvent) -> String? {
-        let actions: Set<String> = ["die", "stop", "kill", "destroy", "health_status: unhealthy", "rename"]
+        let actions: Set<String> = ["die", "stop", "kill", "destroy", "pause", "health_status: unhealthy", "rename"]
         guard actions.contains(event.action) else { return nil }
         return state.withLock { state in
             state.desired.first { _, desired in
@@ -247,7 +257,56 @@ public final class Watcher: Sendable {
                 if changed { hooks.report(.invalid(file: file, problem: problem)) }
             }
         }
+        // Environments whose file is gone (not merely invalid: those keep their last good state).
+        let invalidFiles = Set(
+            loaded.compactMap { item -> String? in
+                if case .invalid(let file, _) = item { return file }
+                return nil
+            })
+        let present = Set(keys)
+        let (gone, goneFiles) = state.withLock { state -> ([(String, DesiredEnvironment)], [String]) in
+            let gone = state.desired.filter { !present.contains($0.key) && !invalidFiles.contains($0.value.spec.file) }
+            for (key, _) in gone { state.desired[key] = nil }
+            let goneFiles = state.invalid.keys.filter { !invalidFiles.contains($0) }
+            for file in goneFiles { state.invalid[file] = nil }
+            return (Array(gone), goneFiles)
+        }
+        for (key, desired) in gone {
+            let worker = state.withLock { $0.workers.removeValue(forKey: key) }
+            worker?.stream.finish()
+            hooks.report(.removed(environment: desired.spec.environment, file: desired.spec.file))
+        }
+        for file in goneFiles where !gone.contains(where: { $0.1.spec.file == file }) {
+            hooks.report(.removed(environment: nil, file: file))
+        }
         for key in keys { self.trigger(key, trigger) }
+    }
+
+    /// Waits for a turn among `parallel` reconciles.
+    private func enter() async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.running < configuration.parallel {
+                    state.running += 1
+                    return true
+                }
+                state.waiting.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    /// Gives the turn to the next waiting worker.
+    private func leave() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiting.isEmpty {
+                state.running -= 1
+                return nil
+            }
+            return state.waiting.removeFirst()
+        }
+        next?.resume()
     }
 
     /// Wakes the environment's worker, making it first when needed.
@@ -268,9 +327,14 @@ public final class Watcher: Sendable {
         for await trigger in triggers {
             if isStopping { break }
             if trigger == .event { try? await clock.sleep(for: configuration.debounce) }
+            await enter()
             let (engine, desired) = state.withLock { ($0.engine, $0.desired[key]) }
-            guard let engine, let desired, !isStopping else { continue }
+            guard let engine, let desired, !isStopping else {
+                leave()
+                continue
+            }
             let result = await hooks.reconcile(engine, desired) { [self] in isStopping }
+            leave()
             hooks.report(
                 .reconciled(
                     environment: desired.spec.environment, file: desired.spec.file, result: result, trigger: trigger))

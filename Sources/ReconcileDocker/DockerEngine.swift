@@ -50,8 +50,11 @@ public final class DockerEngine: ContainerEngine {
             return DockerEngine(
                 endpoint: endpoint, client: client, apiVersion: chosen, credentials: credentials, tunnel: tunnel)
         } catch {
-            // A stalled connection must not hold up the error either.
-            _ = try? await Deadline.run(.seconds(1)) { try await client.shutdown() }
+            // A stalled connection must not hold up the error either. The shutdown runs on its own:
+            // a task cancelled here (watch stopping) must still shut the client down, or its
+            // deinit traps.
+            let closing = Task.detached { try? await client.shutdown() }
+            _ = try? await Deadline.run(.seconds(1)) { await closing.value }
             var failure = error
             if let tunnel {
                 // The connection ends before ssh has exited and said why: give it a moment to say it.
@@ -89,6 +92,10 @@ public final class DockerEngine: ContainerEngine {
     private static func makeClient(_ endpoint: DockerEndpoint) throws -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(1), read: nil)
+        // watch reconciles environments side by side, each with its own requests, and holds an
+        // event stream open: 8 connections (the default) made requests wait past the connect
+        // timeout with 40 environments ("getConnectionFromPoolTimeout").
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         configuration.decompression = .disabled
         if let files = endpoint.tls {
             do {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ReconcileCore
 
 /// swift-log's handler for `watch`: one line per message, as text
 /// (`2026-11-27T21:00:00Z info  staging: converged …`) or as JSON (`--log-format json`: time,
@@ -36,9 +37,10 @@ public struct LineLogHandler: LogHandler {
             let extra =
                 fields.isEmpty
                 ? "" : " " + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            write(
-                "\(time) \(event.level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(event.message)\(extra)\n"
-            )
+            // A file name with a newline or an escape code cannot forge a line or draw on a terminal.
+            let message = Printable.escapingControls("\(event.message)\(extra)")
+            let level = event.level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
+            write("\(time) \(level) \(message)\n")
         case .json:
             var object: [String: String] = ["time": time, "level": event.level.rawValue, "message": "\(event.message)"]
             for (key, value) in fields where object[key] == nil { object[key] = "\(value)" }

@@ -11,6 +11,8 @@ public final class WatchMetrics: Sendable {
     private let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
     private let engineUp: CoreMetrics.Gauge
+    /// Every metric made for an environment, so that `forget` can take them out of /metrics.
+    private let made = Locked([String: [String: any Destroyable]]())
 
     public init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -29,56 +31,83 @@ public final class WatchMetrics: Sendable {
 
     public func engine(reachable: Bool) { engineUp.record(reachable ? 1 : 0) }
 
+    /// Takes an environment that is gone (its file removed) out of /metrics.
+    public func forget(environment: String) {
+        let metrics = made.withLock { $0.removeValue(forKey: environment) } ?? [:]
+        for metric in metrics.values { metric.destroy() }
+    }
+
+    private func counter(_ label: String, _ environment: String, _ extra: [(String, String)] = [])
+        -> CoreMetrics.Counter
+    {
+        remember(label, environment, extra) {
+            CoreMetrics.Counter(label: label, dimensions: [("environment", environment)] + extra, factory: factory)
+        }
+    }
+
+    private func gauge(_ label: String, _ environment: String) -> CoreMetrics.Gauge {
+        remember(label, environment, []) {
+            CoreMetrics.Gauge(label: label, dimensions: [("environment", environment)], factory: factory)
+        }
+    }
+
+    private func remember<M: Destroyable>(
+        _ label: String, _ environment: String, _ extra: [(String, String)], make: () -> M
+    ) -> M {
+        let key = ([label] + extra.map { "\($0.0)=\($0.1)" }).joined(separator: ",")
+        return made.withLock { made in
+            if let existing = made[environment]?[key] as? M { return existing }
+            let metric = make()
+            made[environment, default: [:]][key] = metric
+            return metric
+        }
+    }
+
     /// Counts one reconcile that did something, and sets the environment's state gauges.
     public func reconciled(environment: String, result: Reconciler.Result, wallClock: Date) {
-        let dimensions = [("environment", environment)]
         let name = result.drift ? "drift-corrected" : result.outcome.name
         if result.outcome != .unchanged {
-            CoreMetrics.Counter(
-                label: "reconcile_deploys_total", dimensions: dimensions + [("result", name)], factory: factory
-            )
-            .increment()
+            counter("reconcile_deploys_total", environment, [("result", name)]).increment()
         }
         switch result.outcome {
-        case .rolledBack, .rollbackFailed:
-            CoreMetrics.Counter(label: "reconcile_rollbacks_total", dimensions: dimensions, factory: factory)
-                .increment()
+        case .rolledBack, .rollbackFailed: counter("reconcile_rollbacks_total", environment).increment()
         default: break
         }
-        if result.drift {
-            CoreMetrics.Counter(label: "reconcile_drift_corrections_total", dimensions: dimensions, factory: factory)
-                .increment()
-        }
+        if result.drift { counter("reconcile_drift_corrections_total", environment).increment() }
         let inSync: Bool
         switch result.outcome {
         case .unchanged, .converged: inSync = true
         default: inSync = false
         }
-        CoreMetrics.Gauge(label: "reconcile_environment_in_sync", dimensions: dimensions, factory: factory).record(
-            inSync ? 1 : 0)
+        gauge("reconcile_environment_in_sync", environment).record(inSync ? 1 : 0)
         if inSync {
-            CoreMetrics.Gauge(
-                label: "reconcile_last_success_timestamp_seconds", dimensions: dimensions, factory: factory
-            )
-            .record(wallClock.timeIntervalSince1970.rounded())
+            gauge("reconcile_last_success_timestamp_seconds", environment).record(
+                wallClock.timeIntervalSince1970.rounded())
         }
     }
 
     /// Whether the environment is held at a revision, or skips a revision that failed.
     public func notes(environment: String, held: Bool, failed: Bool) {
-        let dimensions = [("environment", environment)]
-        CoreMetrics.Gauge(label: "reconcile_environment_held", dimensions: dimensions, factory: factory).record(
-            held ? 1 : 0)
-        CoreMetrics.Gauge(label: "reconcile_environment_failed", dimensions: dimensions, factory: factory).record(
-            failed ? 1 : 0)
+        gauge("reconcile_environment_held", environment).record(held ? 1 : 0)
+        gauge("reconcile_environment_failed", environment).record(failed ? 1 : 0)
     }
 
     /// How long one gate took (health, smoke and performance), passed or failed.
     public func gate(environment: String, duration: Duration, passed: Bool) {
-        Metrics.Timer(
-            label: "reconcile_gate_duration_seconds",
-            dimensions: [("environment", environment), ("passed", passed ? "true" : "false")],
-            preferredDisplayUnit: .seconds, factory: factory
-        ).recordNanoseconds(duration.nanoseconds)
+        let passed = [("passed", passed ? "true" : "false")]
+        remember("reconcile_gate_duration_seconds", environment, passed) {
+            Metrics.Timer(
+                label: "reconcile_gate_duration_seconds", dimensions: [("environment", environment)] + passed,
+                preferredDisplayUnit: .seconds, factory: factory)
+        }.recordNanoseconds(duration.nanoseconds)
     }
 }
+
+/// A swift-metrics metric that can be taken out of its factory.
+protocol Destroyable: AnyObject, Sendable {
+    func destroy()
+}
+
+extension CoreMetrics.Counter: Destroyable {}
+extension CoreMetrics.Gauge: Destroyable {}
+extension Metrics.Timer: Destroyable {}

@@ -22,6 +22,25 @@ struct ServerTests {
         let object = try JSONSerialization.jsonObject(with: Data(json.text.utf8)) as? [String: String]
         #expect(object?["message"] == "a \"quoted\"\nline" && object?["level"] == "error")
         #expect(json.text.filter { $0 == "\n" }.count == 1, "one line per message")
+
+        // A file name with a newline and an escape code cannot forge a line of the text log.
+        let forged = CapturedOutput()
+        let plain = Logger(label: "t") { _ in LineLogHandler(format: .text, now: { now }) { forged.write($0) } }
+        plain.error("bad.yml\n2027-01-15T08:00:00Z info    staging: converged\u{1B}[2K")
+        #expect(forged.text.filter { $0 == "\n" }.count == 1, "\(forged.text)")
+        #expect(!forged.text.contains("\u{1B}"))
+    }
+
+    @Test func aForgottenEnvironmentLeavesTheMetrics() {
+        let metrics = WatchMetrics()
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        metrics.reconciled(
+            environment: "old", result: .init(outcome: .converged("ok"), plan: nil, seconds: 1), wallClock: now)
+        metrics.notes(environment: "old", held: false, failed: true)
+        metrics.gate(environment: "old", duration: .seconds(1), passed: true)
+        #expect(metrics.exposition().contains(#"environment="old""#))
+        metrics.forget(environment: "old")
+        #expect(!metrics.exposition().contains(#"environment="old""#), "\(metrics.exposition())")
     }
 
     @Test func metricsCountDeploysRollbacksAndDrift() {

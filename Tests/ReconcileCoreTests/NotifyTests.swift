@@ -102,4 +102,47 @@ struct NotifyTests {
         _ = await reconcile(bad, probe: failing)
         #expect(recorder.results.suffix(2) == ["rolled-back", "skipped-known-bad"], "\(recorder.results)")
     }
+
+    /// Removes the candidate during its first probe, as `docker rm -f` by a person would.
+    final class RemovingProbe: HealthProbe, Sendable {
+        let engine: FakeEngine
+        init(engine: FakeEngine) { self.engine = engine }
+        func get(host: String, port: Int, path: String, timeout: Duration) async -> HTTPAnswer {
+            if let candidate = await engine.container(named: "app-staging-candidate") {
+                try? await engine.removeContainer(candidate.id, force: true)
+                return HTTPAnswer(status: nil, error: "connection refused")
+            }
+            return HTTPAnswer(status: 200, body: #"{"status":"healthy"}"#)
+        }
+    }
+
+    @Test func aCandidateRemovedByAPersonDoesNotMakeTheVersionKnownBad() async throws {
+        let engine = FakeEngine(images: ["acme/app:v1": ImageSnapshot(id: "sha256:1")])
+        let state = FakeStateStore(key: [1])
+        var spec = Build.spec(service: "app", environment: "staging", image: "acme/app:v1", port: 8001)
+        spec.health.startup = .zero
+        spec.contentDigest = "digest-1"
+        var reconciler = Reconciler(
+            engine: engine, probe: RemovingProbe(engine: engine), clock: ManualClock(), state: state,
+            identity: FakeIdentity(), reporter: EventLog())
+        let first = await reconciler.reconcile(DesiredEnvironment(spec: spec), options: .init(approval: .approved))
+        guard case .rolledBack(let failure, _) = first.outcome else {
+            Issue.record("expected a rollback, got \(first.outcome)")
+            return
+        }
+        #expect(failure.contains("removed during its gate"))
+        #expect(try state.failedDeploy(spec.containerName) == nil, "a person's docker rm made the version known bad")
+        reconciler.probe = ScriptedProbe.healthy()
+        let second = await reconciler.reconcile(DesiredEnvironment(spec: spec), options: .init(approval: .approved))
+        #expect(second.outcome == .converged("acme/app:v1 serving on port 8001"), "\(second.outcome)")
+    }
+
+    @Test func aRestoredBackupIsCheckedNoStricterThanTheDefaults() {
+        var spec = Build.spec(service: "app", environment: "staging", image: "acme/app:v1", port: 8001)
+        spec.health.attempts = 3
+        spec.health.startup = .seconds(1)
+        #expect(spec.forRestore.health.attempts == 10 && spec.forRestore.health.startup == .seconds(15))
+        spec.health.attempts = 30
+        #expect(spec.forRestore.health.attempts == 30)
+    }
 }

@@ -61,6 +61,7 @@ struct WatcherTests {
                     case .engineDown(let reason): line = "down \(reason)"
                     case .invalid(let file, _): line = "invalid \(file)"
                     case .valid(let file): line = "valid \(file)"
+                    case .removed(let environment, let file): line = "removed \(environment ?? "-") \(file)"
                     case .pass(let trigger): line = "pass \(trigger.rawValue)"
                     case .reconciled(let environment, _, _, let trigger): line = "\(environment) \(trigger.rawValue)"
                     case .event(let environment, let action): line = "event \(environment) \(action)"
@@ -184,5 +185,53 @@ struct WatcherTests {
         await run.value
         #expect(probe.count("staging") == 1, "the reconcile in progress was cut off")
         #expect(watcher.isStopping)
+    }
+
+    @Test func anEnvironmentWhoseFileIsGoneIsLeftAlone() async throws {
+        let engine = FakeEngine()
+        await engine.keepEventsOpen()
+        let probe = Probe()
+        var gone = spec("production")
+        gone.spec.file = "production.yml"
+        let loaded = Locked<[Watcher.Loaded]>([.environment(spec("staging")), .environment(gone)])
+        let watcher = watcher(engine, probe, loaded: loaded, interval: .milliseconds(200))
+        let run = Task { await watcher.run() }
+        try await until { probe.count("production") >= 1 }
+        loaded.withLock { $0.removeLast() }
+        try await until { probe.lines.contains("removed production production.yml") }
+        let before = probe.count("production")
+        await engine.emit(event("destroy", "app-production"))
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(probe.count("production") == before, "a removed file's environment was reconciled again")
+        watcher.stop()
+        await run.value
+    }
+
+    @Test func atMostParallelReconcilesRunAtOnce() async throws {
+        let engine = FakeEngine()
+        await engine.keepEventsOpen()
+        let probe = Probe()
+        probe.slow.withLock { $0 = .milliseconds(200) }
+        let loaded = Locked<[Watcher.Loaded]>((0..<12).map { .environment(spec("e\($0)")) })
+        let watcher = Watcher(
+            configuration: .init(interval: .seconds(3600), parallel: 3),
+            hooks: .init(
+                connect: { engine }, load: { loaded.withLock { $0 } },
+                reconcile: { _, desired, _ in
+                    probe.inFlight.withLock {
+                        $0.now += 1
+                        $0.most = max($0.most, $0.now)
+                    }
+                    try? await Task.sleep(for: .milliseconds(200))
+                    probe.inFlight.withLock { $0.now -= 1 }
+                    probe.reconciles.withLock { $0[desired.spec.environment, default: 0] += 1 }
+                    return Reconciler.Result(outcome: .unchanged, plan: nil, seconds: 0)
+                }, report: { _ in }),
+            clock: SystemClock())
+        let run = Task { await watcher.run() }
+        try await until { (0..<12).allSatisfy { probe.count("e\($0)") == 1 } }
+        #expect(probe.inFlight.withLock { $0.most } == 3)
+        watcher.stop()
+        await run.value
     }
 }

@@ -88,6 +88,11 @@ extension Reconcile {
 
             var services: [any Service] = [WatchService(watcher: watcher)]
             if let listen, let (host, port) = Self.address(listen) {
+                // Said before anything runs, as one line, rather than after the first pass.
+                if let problem = SocketHostPorts.bindProblem(host: host, port: port) {
+                    context.warn("reconcile: error: cannot listen on \(listen): \(problem)")
+                    return ExitCodes.failure
+                }
                 let server = StatusServer(
                     host: host, port: port, metrics: { metrics.exposition() },
                     healthy: { watcher.engineReachable && !watcher.isStopping },
@@ -96,9 +101,11 @@ extension Reconcile {
                 services.append(
                     server.service(logger: Logger(label: "reconcile-http") { _ in SwiftLogNoOpLogHandler() }))
             }
+            // The loop ending (stopped by a signal) ends the group gracefully, the HTTP server with it.
             let group = ServiceGroup(
                 configuration: .init(
-                    services: services.map { .init(service: $0) }, gracefulShutdownSignals: [], cancellationSignals: [],
+                    services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+                    gracefulShutdownSignals: [], cancellationSignals: [],
                     logger: Logger(label: "reconcile-services") { _ in SwiftLogNoOpLogHandler() }))
             let interruption = Interruption { message in logger.notice("\(message)") }
             interruption.onSignal = {
@@ -128,9 +135,14 @@ struct WatchService: Service {
     let watcher: Watcher
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            await watcher.run()
-        } onGracefulShutdown: {
+        // The group cancels it when another service fails (the HTTP server cannot listen).
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await watcher.run()
+            } onGracefulShutdown: {
+                watcher.stop()
+            }
+        } onCancel: {
             watcher.stop()
         }
     }

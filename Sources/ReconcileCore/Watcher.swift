@@ -193,6 +193,7 @@ public final class Watcher: Sendable {
                 hooks.report(.engineUp)
                 return engine
             } catch {
+                if isStopping || Task.isCancelled { return nil }
                 if !reported { hooks.report(.engineDown("\(error)")) }
                 reported = true
             }

@@ -37,4 +37,29 @@ public struct SocketHostPorts: HostPorts {
         }
         return result != 0 && errno == EADDRINUSE
     }
+
+    /// Why a server could not listen on `host:port`, in words, or nil when it could (`watch
+    /// --listen`, checked before anything runs). Binds and closes at once.
+    public static func bindProblem(host: String, port: Int) -> String? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else {
+            return "\(host) does not resolve to an address"
+        }
+        defer { freeaddrinfo(result) }
+        let descriptor = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return String(cString: strerror(errno)) }
+        defer { close(descriptor) }
+        var one: Int32 = 1
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(descriptor, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 else { return nil }
+        switch errno {
+        case EADDRINUSE: return "the address is in use (another process listens there; `ss -ltnp` names it)"
+        case EADDRNOTAVAIL: return "\(host) is not an address of this host"
+        case EACCES: return "permission denied (ports under 1024 need root)"
+        default: return String(cString: strerror(errno))
+        }
+    }
 }

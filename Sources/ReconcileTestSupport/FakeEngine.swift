@@ -20,9 +20,10 @@ public actor FakeEngine: ContainerEngine {
     /// What a pull of a reference brings: a stand-in for the registry.
     private var registry: [String: ImageSnapshot] = [:]
     private var networksByName: [String: NetworkSnapshot] = [:]
-    private var listeners: [AsyncThrowingStream<EngineEvent, Error>.Continuation] = []
-    /// With `keepEvents`, `events()` stays open until `endEvents()` (an engine that runs on).
-    private var keepEvents = false
+    /// Open event streams, registered at once (not through the actor: an event emitted right
+    /// after `events()` must not be lost), and whether streams stay open.
+    private nonisolated let streams = Locked(
+        (keep: false, listeners: [AsyncThrowingStream<EngineEvent, Error>.Continuation]()))
 
     public init(containers: [ContainerSnapshot] = [], images: [String: ImageSnapshot] = [:]) {
         self.images = images
@@ -197,24 +198,29 @@ public actor FakeEngine: ContainerEngine {
 
     public nonisolated func events() -> AsyncThrowingStream<EngineEvent, Error> {
         let (stream, continuation) = AsyncThrowingStream<EngineEvent, Error>.makeStream()
-        Task { await self.listen(continuation) }
+        let kept = streams.withLock { streams -> Bool in
+            if streams.keep { streams.listeners.append(continuation) }
+            return streams.keep
+        }
+        if !kept { continuation.finish() }
         return stream
     }
 
-    private func listen(_ continuation: AsyncThrowingStream<EngineEvent, Error>.Continuation) {
-        if keepEvents { listeners.append(continuation) } else { continuation.finish() }
-    }
-
     /// Keeps event streams open from now on, as a running engine does.
-    public func keepEventsOpen() { keepEvents = true }
+    public nonisolated func keepEventsOpen() { streams.withLock { $0.keep = true } }
 
     /// Sends `event` to every open event stream.
-    public func emit(_ event: EngineEvent) { for listener in listeners { listener.yield(event) } }
+    public nonisolated func emit(_ event: EngineEvent) {
+        for listener in streams.withLock({ $0.listeners }) { listener.yield(event) }
+    }
 
     /// Ends every open event stream, as an engine that goes away does.
-    public func endEvents() {
+    public nonisolated func endEvents() {
+        let listeners = streams.withLock { streams in
+            defer { streams.listeners = [] }
+            return streams.listeners
+        }
         for listener in listeners { listener.finish() }
-        listeners = []
     }
 
     public func shutdown() async { calls.append("shutdown") }

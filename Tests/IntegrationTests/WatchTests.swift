@@ -156,6 +156,24 @@ struct WatchTests {
         }
     }
 
+    @Test func aListenAddressThatIsTakenIsOneLineAndExit1() async throws {
+        try await scene { fixture, workspace, port, state in
+            let file = try workspace.write("environments/staging.yml", fixture.yaml(port: port))
+            let held = try Listener()
+            defer { held.close() }
+            let log = workspace.root.appendingPathComponent("watch.log").path
+            let pid = try Spawn.start(
+                CrashSafetyTests.binary, ["watch", file, "--listen", "127.0.0.1:\(held.port)"],
+                environment: ["RECONCILE_STATE_DIR": state], output: log)
+            #expect(await Spawn.finished(pid) == 1)
+            let output = try String(contentsOfFile: log, encoding: .utf8)
+            #expect(
+                output == "reconcile: error: cannot listen on 127.0.0.1:\(held.port): the address is in use (another "
+                    + "process listens there; `ss -ltnp` names it)\n", "\(output)")
+            #expect(try await fixture.engine.inspectContainer("\(fixture.service)-staging") == nil, "it deployed first")
+        }
+    }
+
     @Test func gitPullPicksUpAPushedCommit() async throws {
         try await scene { fixture, workspace, port, state in
             let root = workspace.root.path

@@ -88,7 +88,7 @@ struct WatcherTests {
 
     @Test func eventsOnTheLiveContainerTriggerOneFoldedReconcile() async throws {
         let engine = FakeEngine()
-        await engine.keepEventsOpen()
+        engine.keepEventsOpen()
         let probe = Probe()
         let loaded = Locked<[Watcher.Loaded]>([.environment(spec("staging")), .environment(spec("production"))])
         let watcher = watcher(engine, probe, loaded: loaded)
@@ -96,18 +96,18 @@ struct WatcherTests {
         try await until { probe.count("staging") == 1 && probe.count("production") == 1 }
 
         // A burst (kill, die, stop) on the live container: one reconcile after the debounce.
-        for action in ["kill", "die", "stop"] { await engine.emit(event(action, "app-staging")) }
+        for action in ["kill", "die", "stop"] { engine.emit(event(action, "app-staging")) }
         try await until { probe.count("staging") >= 2 }
         try await Task.sleep(for: .milliseconds(300))
         #expect(probe.count("staging") <= 3, "a burst of three events ran \(probe.count("staging") - 1) reconciles")
         // The deploys' own steps on other names, and a start, change nothing.
-        await engine.emit(event("die", "app-staging-backup-1"))
-        await engine.emit(event("start", "app-staging"))
-        await engine.emit(event("rename", "app-staging", oldName: "app-staging-candidate"))
+        engine.emit(event("die", "app-staging-backup-1"))
+        engine.emit(event("start", "app-staging"))
+        engine.emit(event("rename", "app-staging", oldName: "app-staging-candidate"))
         try await Task.sleep(for: .milliseconds(300))
         let settled = probe.count("staging")
         // The live name renamed away: that is drift.
-        await engine.emit(event("rename", "app-staging-x", oldName: "app-staging"))
+        engine.emit(event("rename", "app-staging-x", oldName: "app-staging"))
         try await until { probe.count("staging") == settled + 1 }
         #expect(probe.count("production") == 1, "another environment's events woke production")
         #expect(probe.lines.contains("event staging kill"))
@@ -119,7 +119,7 @@ struct WatcherTests {
 
     @Test func aSlowEnvironmentDoesNotHoldUpAnother() async throws {
         let engine = FakeEngine()
-        await engine.keepEventsOpen()
+        engine.keepEventsOpen()
         let probe = Probe()
         let loaded = Locked<[Watcher.Loaded]>([.environment(spec("staging")), .environment(spec("production"))])
         probe.slow.withLock { $0 = .milliseconds(1500) }
@@ -134,7 +134,7 @@ struct WatcherTests {
 
     @Test func anInvalidFileIsReportedOnceAndWhenItIsValidAgain() async throws {
         let engine = FakeEngine()
-        await engine.keepEventsOpen()
+        engine.keepEventsOpen()
         let probe = Probe()
         let loaded = Locked<[Watcher.Loaded]>([
             .environment(spec("staging")), .invalid(file: "production.yml", problem: "port: must be …"),
@@ -154,7 +154,7 @@ struct WatcherTests {
 
     @Test func anEngineThatGoesAwayIsReportedOnceAndEverythingIsReconciledWhenItIsBack() async throws {
         let engine = FakeEngine()
-        await engine.keepEventsOpen()
+        engine.keepEventsOpen()
         let probe = Probe()
         let loaded = Locked<[Watcher.Loaded]>([.environment(spec("staging"))])
         let watcher = watcher(engine, probe, loaded: loaded)
@@ -162,7 +162,7 @@ struct WatcherTests {
         try await until { probe.count("staging") == 1 && watcher.engineReachable }
 
         probe.failConnects.withLock { $0 = 4 }
-        await engine.endEvents()
+        engine.endEvents()
         try await until { probe.lines.contains("staging reconnect") }
         let downs = probe.lines.filter { $0.hasPrefix("down") }
         // Once when it went, not once per failed attempt.
@@ -175,7 +175,7 @@ struct WatcherTests {
 
     @Test func stopLetsTheReconcileInProgressFinish() async throws {
         let engine = FakeEngine()
-        await engine.keepEventsOpen()
+        engine.keepEventsOpen()
         let probe = Probe()
         probe.slow.withLock { $0 = .milliseconds(500) }
         let watcher = watcher(engine, probe, loaded: Locked([.environment(spec("staging"))]))
@@ -189,7 +189,7 @@ struct WatcherTests {
 
     @Test func anEnvironmentWhoseFileIsGoneIsLeftAlone() async throws {
         let engine = FakeEngine()
-        await engine.keepEventsOpen()
+        engine.keepEventsOpen()
         let probe = Probe()
         var gone = spec("production")
         gone.spec.file = "production.yml"
@@ -200,7 +200,7 @@ struct WatcherTests {
         loaded.withLock { $0.removeLast() }
         try await until { probe.lines.contains("removed production production.yml") }
         let before = probe.count("production")
-        await engine.emit(event("destroy", "app-production"))
+        engine.emit(event("destroy", "app-production"))
         try await Task.sleep(for: .milliseconds(400))
         #expect(probe.count("production") == before, "a removed file's environment was reconciled again")
         watcher.stop()
@@ -209,7 +209,7 @@ struct WatcherTests {
 
     @Test func atMostParallelReconcilesRunAtOnce() async throws {
         let engine = FakeEngine()
-        await engine.keepEventsOpen()
+        engine.keepEventsOpen()
         let probe = Probe()
         probe.slow.withLock { $0 = .milliseconds(200) }
         let loaded = Locked<[Watcher.Loaded]>((0..<12).map { .environment(spec("e\($0)")) })

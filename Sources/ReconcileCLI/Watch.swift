@@ -86,7 +86,9 @@ extension Reconcile {
                 configuration: .init(interval: Quantities.duration(interval) ?? .seconds(60)),
                 hooks: session.hooks(gitPull: gitPull), clock: SystemClock())
 
-            var services: [any Service] = [WatchService(watcher: watcher)]
+            // Shut down in reverse order: the loop first (it finishes its step), the server last,
+            // so that /metrics and /healthz answer until the loop has stopped.
+            var services: [any Service] = []
             if let listen, let (host, port) = Self.address(listen) {
                 // Said before anything runs, as one line, rather than after the first pass.
                 if let problem = SocketHostPorts.bindProblem(host: host, port: port) {
@@ -101,6 +103,7 @@ extension Reconcile {
                 services.append(
                     server.service(logger: Logger(label: "reconcile-http") { _ in SwiftLogNoOpLogHandler() }))
             }
+            services.append(WatchService(watcher: watcher))
             // The loop ending (stopped by a signal) ends the group gracefully, the HTTP server with it.
             let group = ServiceGroup(
                 configuration: .init(
@@ -108,10 +111,10 @@ extension Reconcile {
                     gracefulShutdownSignals: [], cancellationSignals: [],
                     logger: Logger(label: "reconcile-services") { _ in SwiftLogNoOpLogHandler() }))
             let interruption = Interruption { message in logger.notice("\(message)") }
-            interruption.onSignal = {
-                watcher.stop()
-                Task { await group.triggerGracefulShutdown() }
-            }
+            // The group's graceful shutdown stops the loop (WatchService); stopping it here as well
+            // would end it while the group shuts another service down, which the group takes for
+            // a failure.
+            interruption.onSignal = { Task { await group.triggerGracefulShutdown() } }
             interruption.install()
             defer { interruption.uninstall() }
             logger.info(

@@ -168,6 +168,10 @@ struct WatchSession: Sendable {
     private let said = Locked([String: String]())
     /// One notifier for the process: a webhook that keeps failing is said once, not per deploy.
     private let notifier: WebhookNotifier
+    /// The look shared by an interval pass's environments, and when it was taken.
+    private let shared = Locked<(at: ContinuousClock.Instant, host: HostState)?>(nil)
+    /// Files read before, by path: their identity (inode, size, time) and what they held.
+    private let parsed = Locked([String: (stamp: [Int], specs: [EnvironmentSpec])]())
 
     init(
         paths: [String], store: FileStateStore, key: [UInt8]?, context: CommandContext, logger: Logger,
@@ -187,7 +191,7 @@ struct WatchSession: Sendable {
     func hooks(gitPull: Bool) -> Watcher.Hooks {
         let context = self.context
         let paths = self.paths
-        return Watcher.Hooks(
+        var hooks = Watcher.Hooks(
             connect: {
                 let engine = try await context.connect()
                 do {
@@ -206,6 +210,34 @@ struct WatchSession: Sendable {
                 if let line = await GitRevisionStore().pullFastForward(folder) { self.logger.notice("\(line)") }
             },
             report: { self.report($0) })
+        hooks.inSyncOnInterval = { engine, desired in await self.inSync(engine, desired) }
+        return hooks
+    }
+
+    /// An interval pass's answer for an environment in sync, from one look at the engine shared
+    /// by the pass (one list of every container, not one per environment); nil when the
+    /// environment needs the full reconcile (a change, a hold, an interrupted deploy, `pull: always`).
+    func inSync(_ engine: any ContainerEngine, _ desired: DesiredEnvironment) async -> Reconciler.Result? {
+        let spec = desired.spec
+        guard spec.pull != .always, (try? store.hold(spec.containerName)) ?? nil == nil,
+            (try? store.deployRecord(spec.containerName)) ?? nil == nil
+        else { return nil }
+        let now = ContinuousClock.now
+        var host = shared.withLock { cached in cached.flatMap { now - $0.at < .seconds(5) ? $0.host : nil } }
+        if host == nil {
+            let specs = last.withLock { $0 }
+            let proxies = ProxyFolders(stateDirectory: store.location)
+            guard
+                let looked = try? await Observer(engine: engine, hostPorts: context.hostPorts, proxies: proxies)
+                    .observe(specs)
+            else { return nil }
+            shared.withLock { $0 = (now, looked) }
+            host = looked
+        }
+        guard let host else { return nil }
+        let plan = Differ.plan(desired, host: host)
+        guard plan.action == .inSync, !plan.hasChanges, plan.lockedBy == nil else { return nil }
+        return Reconciler.Result(outcome: .unchanged, plan: plan, seconds: (ContinuousClock.now - now).seconds)
     }
 
     /// Every file, each on its own: one that does not validate is reported, the others go on.
@@ -220,7 +252,7 @@ struct WatchSession: Sendable {
         var specs: [EnvironmentSpec] = []
         for file in files {
             do {
-                for spec in try EnvironmentLoader.load([file]).specs {
+                for spec in try cachedSpecs(file) {
                     specs.append(spec)
                     loaded.append(.environment(Planning.desiredEnvironment(spec, key: key, context: context)))
                 }
@@ -246,6 +278,20 @@ struct WatchSession: Sendable {
         }
         last.withLock { $0 = specs }
         return loaded
+    }
+
+    /// The specs of `file`, parsed again only when the file changed (inode, size or time).
+    func cachedSpecs(_ file: String) throws -> [EnvironmentSpec] {
+        var info = stat()
+        guard stat(file, &info) == 0 else { return try EnvironmentLoader.load([file]).specs }
+        let stamp = [
+            Int(info.st_ino), Int(info.st_size), Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec),
+            Int(info.st_ctim.tv_sec), Int(info.st_ctim.tv_nsec),
+        ]
+        if let known = parsed.withLock({ $0[file] }), known.stamp == stamp { return known.specs }
+        let specs = try EnvironmentLoader.load([file]).specs
+        parsed.withLock { $0[file] = (stamp, specs) }
+        return specs
     }
 
     /// The reconcile of one environment, as `apply` runs it (holds included).

@@ -71,6 +71,11 @@ public final class Watcher: Sendable {
         /// Runs before each interval's pass (`--git-pull`).
         public var beforePass: @Sendable () async -> Void
         public var report: @Sendable (Report) -> Void
+        /// For an interval pass: an answer from one look shared by the pass's environments, when
+        /// it shows the environment in sync (nil: reconcile it). Events always reconcile in full.
+        public var inSyncOnInterval:
+            (@Sendable (any ContainerEngine, DesiredEnvironment) async -> Reconciler.Result?)? =
+                nil
 
         public init(
             connect: @escaping @Sendable () async throws -> any ContainerEngine,
@@ -334,7 +339,14 @@ public final class Watcher: Sendable {
                 leave()
                 continue
             }
-            let result = await hooks.reconcile(engine, desired) { [self] in isStopping }
+            var quick: Reconciler.Result?
+            if trigger == .interval, let inSync = hooks.inSyncOnInterval { quick = await inSync(engine, desired) }
+            let result: Reconciler.Result
+            if let quick {
+                result = quick
+            } else {
+                result = await hooks.reconcile(engine, desired) { [self] in isStopping }
+            }
             leave()
             hooks.report(
                 .reconciled(

@@ -110,11 +110,7 @@ struct StatusRenderer {
                 state = "missing"
             }
             // A pinned revision runs an image by id: show the reference it was deployed as (the id is in DIGEST/imageID).
-            let image = active.map { container in
-                container.image.hasPrefix("sha256:")
-                    ? container.labels[Labels.config].flatMap(RuntimeConfig.decode(label:))?.image ?? container.image
-                    : container.image
-            }
+            let image = active?.shownImage
             return Row(
                 environment: status.spec.environment, file: status.spec.file, container: status.spec.containerName,
                 managed: status.isManaged, state: state, health: active?.health, image: image,

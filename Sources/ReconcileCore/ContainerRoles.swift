@@ -82,7 +82,7 @@ extension ContainerSnapshot {
     /// was deployed as comes from its configuration label.
     public var shownImage: String {
         guard image.hasPrefix("sha256:") else { return image }
-        return labels[Labels.config].flatMap(RuntimeConfig.decode(label:))?.image ?? String(image.prefix(19))
+        return labels[Labels.config].flatMap(RuntimeConfig.decode(label:))?.image ?? image
     }
 
     /// True for the lease of an apply (see `EngineLock`).

@@ -61,15 +61,7 @@ public struct StatusPage: Sendable {
                 active.map { status.isManaged ? $0.state.rawValue : "unmanaged (\($0.state.rawValue))" } ?? "missing"
             ),
             // A pinned revision runs an image by id: show the reference it was deployed as.
-            (
-                "image",
-                active.map { container in
-                    container.image.hasPrefix("sha256:")
-                        ? container.labels[Labels.config].flatMap(RuntimeConfig.decode(label:))?.image
-                            ?? container.image
-                        : container.image
-                } ?? "-"
-            ),
+            ("image", active?.shownImage ?? "-"),
             ("digest", status.image?.digest ?? "-"),
             ("revision", active?.labels[Labels.revision].map { String($0.prefix(12)) } ?? "-"),
             ("health", active?.health ?? "-"),

@@ -144,7 +144,11 @@ struct HardeningTests {
         try await scene { scene in
             _ = try scene.write(image: "v1")
             #expect(await scene.apply().code == 0)
-            _ = try scene.write(image: "slow", extra: "health: {startup: 10s, interval: 500ms, attempts: 3}")
+            // A version whose gate cannot pass: the remover, however late a loaded machine runs it,
+            // removes the candidate during its gate, never the version it became (seen with `slow`:
+            // promoted before the remover ran, then removed as the live container).
+            _ = try scene.write(
+                image: "unhealthy-404", extra: "health: {startup: 10s, interval: 500ms, attempts: 3}")
             let engine = scene.fixture.engine
             let candidateName = "\(scene.name)-candidate"
             let remover = Task {

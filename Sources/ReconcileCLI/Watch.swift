@@ -168,8 +168,10 @@ struct WatchSession: Sendable {
     private let said = Locked([String: String]())
     /// One notifier for the process: a webhook that keeps failing is said once, not per deploy.
     private let notifier: WebhookNotifier
-    /// The look shared by an interval pass's environments, and when it was taken.
-    private let shared = Locked<(at: ContinuousClock.Instant, host: HostState)?>(nil)
+    /// The look shared by an interval pass's environments (taken by the first, dropped when the next pass begins).
+    private let shared = Locked<HostState?>(nil)
+    /// Inspections the shared looks keep while nothing changes (`InspectionCache`).
+    let inspections = InspectionCache()
     /// Files read before, by path: their identity (inode, size, time) and what they held.
     private let parsed = Locked([String: (stamp: [Int], specs: [EnvironmentSpec])]())
 
@@ -211,6 +213,7 @@ struct WatchSession: Sendable {
             },
             report: { self.report($0) })
         hooks.inSyncOnInterval = { engine, desired in await self.inSync(engine, desired) }
+        hooks.seen = { event in self.inspections.forget(event.containerID) }
         return hooks
     }
 
@@ -223,15 +226,16 @@ struct WatchSession: Sendable {
             (try? store.deployRecord(spec.containerName)) ?? nil == nil
         else { return nil }
         let now = ContinuousClock.now
-        var host = shared.withLock { cached in cached.flatMap { now - $0.at < .seconds(5) ? $0.host : nil } }
+        var host = shared.withLock { $0 }
         if host == nil {
             let specs = last.withLock { $0 }
             let proxies = ProxyFolders(stateDirectory: store.location)
             guard
-                let looked = try? await Observer(engine: engine, hostPorts: context.hostPorts, proxies: proxies)
-                    .observe(specs)
+                let looked = try? await Observer(
+                    engine: engine, hostPorts: context.hostPorts, proxies: proxies, inspections: inspections
+                ).observe(specs)
             else { return nil }
-            shared.withLock { $0 = (now, looked) }
+            shared.withLock { $0 = looked }
             host = looked
         }
         guard let host else { return nil }
@@ -327,6 +331,7 @@ struct WatchSession: Sendable {
     func report(_ report: Watcher.Report) {
         switch report {
         case .engineUp:
+            inspections.forgetAll()  // the engine may have restarted: nothing kept is known to hold
             metrics.engine(reachable: true)
             logger.info("engine reachable")
         case .engineDown(let reason):
@@ -346,6 +351,7 @@ struct WatchSession: Sendable {
                 logger.notice("\(environment): \(file) is gone; its containers are left as they run")
             }
         case .pass(let trigger):
+            shared.withLock { $0 = nil }  // each pass looks afresh, once
             logger.debug("pass (\(trigger.rawValue))")
         case .event(let environment, let action):
             logger.info("\(environment): engine event \(action); reconciling")

@@ -5,11 +5,17 @@ public struct Observer: Sendable {
     public let hostPorts: (any HostPorts)?
     /// Asks blue-green proxies where they send requests; nil leaves routing unknown.
     public let proxies: (any ProxyRuntime)?
+    /// Inspections kept from earlier looks (watch's interval passes); nil inspects every time.
+    public let inspections: InspectionCache?
 
-    public init(engine: any ContainerEngine, hostPorts: (any HostPorts)? = nil, proxies: (any ProxyRuntime)? = nil) {
+    public init(
+        engine: any ContainerEngine, hostPorts: (any HostPorts)? = nil, proxies: (any ProxyRuntime)? = nil,
+        inspections: InspectionCache? = nil
+    ) {
         self.engine = engine
         self.hostPorts = hostPorts
         self.proxies = proxies
+        self.inspections = inspections
     }
 
     /// Lists every container (each environment's active one inspected in full), resolves each
@@ -19,10 +25,15 @@ public struct Observer: Sendable {
         var containers = try await engine.containers()
         // The active containers in full: what they were really created with, to find changes by hand.
         for spec in specs {
-            guard let index = containers.firstIndex(where: { $0.name == spec.containerName }),
-                let full = try await engine.inspectContainer(containers[index].id)
-            else { continue }
+            guard let index = containers.firstIndex(where: { $0.name == spec.containerName }) else { continue }
+            let listed = containers[index]
+            if let kept = inspections?.inspection(of: listed) {
+                containers[index] = kept
+                continue
+            }
+            guard let full = try await engine.inspectContainer(listed.id) else { continue }
             containers[index] = full
+            inspections?.keep(full, listedAs: listed)
         }
         var images: [String: ImageSnapshot] = [:]
         let proxyImages = specs.filter { $0.strategy == .blueGreen }.map(\.proxy.image.description)
@@ -53,4 +64,46 @@ public struct Observer: Sendable {
         }
         return host
     }
+}
+
+/// Full inspections of containers, kept while the engine's list shows each container unchanged
+/// and no event has touched it: an interval pass of `watch` over environments in sync then costs
+/// one list, not one inspect per environment. What only an inspect shows (the configuration) does
+/// not change without an event (`update`, `start`, `health_status`, …) that `forget` is told of;
+/// an entry older than `maxAge` is inspected again all the same.
+public final class InspectionCache: Sendable {
+    private struct Entry {
+        var listed: ContainerSnapshot
+        var full: ContainerSnapshot
+        var at: ContinuousClock.Instant
+    }
+
+    private let entries = Locked([String: Entry]())
+    private let maxAge: Duration
+
+    public init(maxAge: Duration = .seconds(600)) { self.maxAge = maxAge }
+
+    /// The kept inspection of a container the list shows exactly as when it was kept.
+    public func inspection(of listed: ContainerSnapshot) -> ContainerSnapshot? {
+        entries.withLock { entries in
+            guard let entry = entries[listed.id] else { return nil }
+            guard entry.listed == listed, ContinuousClock.now - entry.at < maxAge else {
+                entries[listed.id] = nil
+                return nil
+            }
+            return entry.full
+        }
+    }
+
+    public func keep(_ full: ContainerSnapshot, listedAs listed: ContainerSnapshot) {
+        entries.withLock { $0[listed.id] = Entry(listed: listed, full: full, at: .now) }
+    }
+
+    /// An event touched the container (any action): it is inspected again next time.
+    public func forget(_ id: String) { entries.withLock { $0[id] = nil } }
+
+    /// The engine went away and came back (or another engine answers): everything again.
+    public func forgetAll() { entries.withLock { $0 = [:] } }
+
+    public var count: Int { entries.withLock { $0.count } }
 }

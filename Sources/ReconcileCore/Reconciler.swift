@@ -280,7 +280,13 @@ public struct Reconciler: Sendable {
             // nothing we need, but may hold the port.
             let leftovers = Differ.plan(desired, host: host).prune.filter(\.leftover)
             for item in leftovers {
-                try? await engine.removeContainer(item.id, force: true)
+                do {
+                    try await engine.removeContainer(item.id, force: true)
+                } catch {
+                    return .refused(
+                        "could not remove \(item.name), left over from an interrupted apply (\(error)); "
+                            + "nothing else was changed. Remove it (docker rm -f \(item.name)) or try again")
+                }
                 if let folder = host.containers.first(where: { $0.id == item.id })?.labels[Labels.secretFolder] {
                     secretFiles?.remove(folder)
                 }

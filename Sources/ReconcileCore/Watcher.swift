@@ -18,6 +18,9 @@ public final class Watcher: Sendable {
         /// The first wait between connection attempts, doubled up to `maxBackoff`.
         public var backoff: Duration
         public var maxBackoff: Duration
+        /// The first wait before an environment whose reconcile did not get through (refused, or
+        /// a failure that was not its version's fault) is tried again; doubled up to `interval`.
+        public var retry: Duration
         /// How many environments are reconciled at once: enough that a slow gate never holds up
         /// the others' healing, few enough that 40 environments starting together do not swamp
         /// the engine's socket.
@@ -25,12 +28,14 @@ public final class Watcher: Sendable {
 
         public init(
             interval: Duration = .seconds(60), debounce: Duration = .milliseconds(300),
-            backoff: Duration = .milliseconds(500), maxBackoff: Duration = .seconds(30), parallel: Int = 6
+            backoff: Duration = .milliseconds(500), maxBackoff: Duration = .seconds(30), retry: Duration = .seconds(5),
+            parallel: Int = 6
         ) {
             self.interval = interval
             self.debounce = debounce
             self.backoff = backoff
             self.maxBackoff = maxBackoff
+            self.retry = retry
             self.parallel = max(1, parallel)
         }
     }
@@ -45,6 +50,8 @@ public final class Watcher: Sendable {
     /// Why a reconcile ran.
     public enum Trigger: String, Sendable {
         case start, interval, event, reconnect
+        /// Again after a reconcile that did not get through.
+        case retry
     }
 
     /// What the loop tells its caller (log lines, metrics).
@@ -76,6 +83,9 @@ public final class Watcher: Sendable {
         public var inSyncOnInterval:
             (@Sendable (any ContainerEngine, DesiredEnvironment) async -> Reconciler.Result?)? =
                 nil
+        /// Every container event the engine reports, routed or not (what it kept of a container
+        /// is stale now).
+        public var seen: (@Sendable (EngineEvent) -> Void)? = nil
 
         public init(
             connect: @escaping @Sendable () async throws -> any ContainerEngine,
@@ -97,6 +107,8 @@ public final class Watcher: Sendable {
         var engine: (any ContainerEngine)?
         var desired: [String: DesiredEnvironment] = [:]
         var workers: [String: (stream: AsyncStream<Trigger>.Continuation, task: Task<Void, Never>)] = [:]
+        /// Per environment: the pending retry and the wait before the next one.
+        var retries: [String: (task: Task<Void, Never>, wait: Duration)] = [:]
         var invalid: [String: String] = [:]
         var stopping = false
         var engineLost = false
@@ -213,6 +225,7 @@ public final class Watcher: Sendable {
     private func follow(_ engine: any ContainerEngine) async {
         do {
             for try await event in engine.events() {
+                hooks.seen?(event)
                 if let key = route(event) {
                     let name = state.withLock { $0.desired[key]?.spec.environment } ?? key
                     hooks.report(.event(environment: name, action: event.action))
@@ -278,7 +291,10 @@ public final class Watcher: Sendable {
             return (Array(gone), goneFiles)
         }
         for (key, desired) in gone {
-            let worker = state.withLock { $0.workers.removeValue(forKey: key) }
+            let worker = state.withLock { state in
+                state.retries.removeValue(forKey: key)?.task.cancel()
+                return state.workers.removeValue(forKey: key)
+            }
             worker?.stream.finish()
             hooks.report(.removed(environment: desired.spec.environment, file: desired.spec.file))
         }
@@ -348,16 +364,52 @@ public final class Watcher: Sendable {
                 result = await hooks.reconcile(engine, desired) { [self] in isStopping }
             }
             leave()
+            scheduleRetry(key, after: result.outcome)
             hooks.report(
                 .reconciled(
                     environment: desired.spec.environment, file: desired.spec.file, result: result, trigger: trigger))
         }
     }
 
+    /// Whether an outcome leaves the environment worth trying again soon rather than at the next
+    /// interval: refused (the engine was restarting, a leftover would not go) or failed for a
+    /// reason other than its version (a version that failed its own checks is known-bad, and the
+    /// retry only says so, once).
+    public static func wantsRetry(_ outcome: DeployOutcome) -> Bool {
+        switch outcome {
+        case .refused, .rolledBack, .rollbackFailed: return true
+        case .unchanged, .converged, .skipped, .interrupted: return false
+        }
+    }
+
+    /// After a reconcile: a retry with a doubling wait (capped at the interval) when the outcome
+    /// wants one; any pending retry is dropped, and the wait starts over, when it does not.
+    private func scheduleRetry(_ key: String, after outcome: DeployOutcome) {
+        let again = Self.wantsRetry(outcome)
+        state.withLock { state in
+            let previous = state.retries.removeValue(forKey: key)
+            previous?.task.cancel()
+            guard again, !state.stopping else { return }
+            let wait =
+                previous.map { min($0.wait * 2, configuration.interval) }
+                ?? min(configuration.retry, configuration.interval)
+            let clock = self.clock
+            let task = Task { [weak self] in
+                guard (try? await clock.sleep(for: wait)) != nil else { return }
+                self?.trigger(key, .retry)
+            }
+            state.retries[key] = (task, wait)
+        }
+    }
+
     /// Ends every worker after its current reconcile.
     private func finishWorkers() async {
         let workers = state.withLock { state in
-            defer { state.workers = [:] }
+            defer {
+                state.workers = [:]
+                for retry in state.retries.values { retry.task.cancel() }
+                state.retries = [:]
+            }
             return Array(state.workers.values)
         }
         for worker in workers { worker.stream.finish() }

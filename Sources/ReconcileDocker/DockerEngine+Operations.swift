@@ -240,7 +240,7 @@ extension DockerEngine {
 
     public func events() -> AsyncThrowingStream<EngineEvent, Error> {
         let filters =
-            #"{"type":["container"],"event":["create","start","die","stop","kill","pause","destroy","rename","health_status"]}"#
+            #"{"type":["container"],"event":["create","start","restart","die","stop","kill","pause","unpause","destroy","rename","update","health_status"]}"#
         let request = makeRequest(.GET, "/events", query: [("filters", filters)], body: nil)
         let client = self.client
         return AsyncThrowingStream { continuation in

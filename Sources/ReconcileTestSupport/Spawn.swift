@@ -87,12 +87,22 @@ public enum Spawn {
 
     /// Waits until the file at `path` contains `text` (a step a spawned apply has reached).
     public static func waitFor(_ text: String, in path: String, within limit: Duration = .seconds(60)) async throws {
+        try await waitFor(anyOf: [text], in: path, within: limit)
+    }
+
+    /// Waits until the file holds one of `texts`.
+    public static func waitFor(anyOf texts: [String], in path: String, within limit: Duration = .seconds(60))
+        async throws
+    {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
-            if let log = try? String(contentsOfFile: path, encoding: .utf8), log.contains(text) { return }
+            if let log = try? String(contentsOfFile: path, encoding: .utf8), texts.contains(where: log.contains) {
+                return
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw SpawnError("\(path) did not show \"\(text)\" within \(limit)")
+        let shown = texts.map { "\"\($0)\"" }.joined(separator: " or ")
+        throw SpawnError("\(path) did not show \(shown) within \(limit)")
     }
 }
 

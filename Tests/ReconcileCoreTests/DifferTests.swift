@@ -377,4 +377,36 @@ struct HostPortPlanningTests {
         let unchecked = try await Observer(engine: engine).observe([other])
         #expect(unchecked.portsInUse.isEmpty)
     }
+
+    @Test func keptInspectionsServeWhileTheListShowsNoChangeAndNoEventTouchedTheContainer() async throws {
+        let running = Build.container(DesiredEnvironment(spec: spec))
+        let engine = FakeEngine(containers: [running])
+        let cache = InspectionCache()
+        let observer = Observer(engine: engine, inspections: cache)
+        func inspects() async -> Int { await engine.calls.filter { $0.hasPrefix("inspect \(running.id)") }.count }
+
+        _ = try await observer.observe([spec])
+        _ = try await observer.observe([spec])
+        #expect(await inspects() == 1, "the second look inspected again though nothing changed")
+        #expect(Differ.plan(DesiredEnvironment(spec: spec), host: try await observer.observe([spec])).action == .inSync)
+
+        // An event on the container: inspected again.
+        cache.forget(running.id)
+        _ = try await observer.observe([spec])
+        #expect(await inspects() == 2)
+        // The list shows a change (stopped): inspected again, and the plan sees it.
+        try await engine.stopContainer(running.id, timeout: .seconds(1))
+        let host = try await observer.observe([spec])
+        #expect(await inspects() == 3)
+        #expect(Differ.plan(DesiredEnvironment(spec: spec), host: host).action != .inSync)
+        // After the engine came back, and once an entry is older than the limit: inspected again.
+        cache.forgetAll()
+        #expect(cache.count == 0)
+        _ = try await observer.observe([spec])
+        #expect(await inspects() == 4)
+        let aged = Observer(engine: engine, inspections: InspectionCache(maxAge: .zero))
+        _ = try await aged.observe([spec])
+        _ = try await aged.observe([spec])
+        #expect(await inspects() == 6)
+    }
 }

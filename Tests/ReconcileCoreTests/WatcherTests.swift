@@ -15,6 +15,8 @@ struct WatcherTests {
         let failConnects = Locked(0)
         let slow = Locked(Duration.zero)
         let inFlight = Locked((now: 0, most: 0))
+        /// Outcomes the next reconciles return, first first; `unchanged` once it is empty.
+        let outcomes = Locked([DeployOutcome]())
 
         func count(_ name: String) -> Int { reconciles.withLock { $0[name] ?? 0 } }
         var lines: [String] { reports.withLock { $0 } }
@@ -31,7 +33,7 @@ struct WatcherTests {
         Watcher(
             configuration: .init(
                 interval: interval, debounce: .milliseconds(100), backoff: .milliseconds(50),
-                maxBackoff: .milliseconds(200)),
+                maxBackoff: .milliseconds(200), retry: .milliseconds(100)),
             hooks: .init(
                 connect: {
                     probe.connects.withLock { $0 += 1 }
@@ -52,7 +54,8 @@ struct WatcherTests {
                     if delay > .zero { try? await Task.sleep(for: delay) }
                     probe.inFlight.withLock { $0.now -= 1 }
                     probe.reconciles.withLock { $0[desired.spec.environment, default: 0] += 1 }
-                    return Reconciler.Result(outcome: .unchanged, plan: nil, seconds: 0)
+                    let outcome = probe.outcomes.withLock { $0.isEmpty ? .unchanged : $0.removeFirst() }
+                    return Reconciler.Result(outcome: outcome, plan: nil, seconds: 0)
                 },
                 report: { report in
                     let line: String
@@ -115,6 +118,26 @@ struct WatcherTests {
         watcher.stop()
         await run.value
         #expect(probe.lines.last == "stopping" || probe.lines.contains("stopping"))
+    }
+
+    @Test func aReconcileThatDidNotGetThroughIsTriedAgainSoonWithADoublingWait() async throws {
+        let engine = FakeEngine()
+        engine.keepEventsOpen()
+        let probe = Probe()
+        probe.outcomes.withLock { $0 = [.refused("engine restoring"), .refused("engine restoring")] }
+        let loaded = Locked<[Watcher.Loaded]>([.environment(spec("staging")), .environment(spec("production"))])
+        let watcher = watcher(engine, probe, loaded: loaded)
+        let run = Task { await watcher.run() }
+        // Two refusals, then a retry that gets through; the interval is an hour away.
+        try await until { probe.lines.filter { $0.hasSuffix(" retry") }.count == 2 }
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(probe.lines.filter { $0.hasSuffix(" retry") }.count == 2, "retried after it got through")
+        #expect(probe.count("staging") + probe.count("production") == 4)
+        watcher.stop()
+        await run.value
+        #expect(Watcher.wantsRetry(.rollbackFailed(failure: "x", state: "y")))
+        #expect(!Watcher.wantsRetry(.skipped(.knownBad, "failed before")))
+        #expect(!Watcher.wantsRetry(.converged("ok")))
     }
 
     @Test func aSlowEnvironmentDoesNotHoldUpAnother() async throws {
@@ -225,7 +248,8 @@ struct WatcherTests {
                     try? await Task.sleep(for: .milliseconds(200))
                     probe.inFlight.withLock { $0.now -= 1 }
                     probe.reconciles.withLock { $0[desired.spec.environment, default: 0] += 1 }
-                    return Reconciler.Result(outcome: .unchanged, plan: nil, seconds: 0)
+                    let outcome = probe.outcomes.withLock { $0.isEmpty ? .unchanged : $0.removeFirst() }
+                    return Reconciler.Result(outcome: outcome, plan: nil, seconds: 0)
                 }, report: { _ in }),
             clock: SystemClock())
         let run = Task { await watcher.run() }

@@ -44,8 +44,9 @@ public struct CommandContext: Sendable {
     public var environment: [String: String]
     public var output: any TextOutput
     public var errors: any TextOutput
-    /// Connects to the container engine (fails fast with an `EngineError` when it is down).
-    public var connect: @Sendable () async throws -> any ContainerEngine
+    /// Connects to an environment's engine (`engine:`; nil for the one the docker CLI would use),
+    /// failing fast with an `EngineError` when it is down.
+    public var connectTo: @Sendable (EngineTarget?) async throws -> any ContainerEngine
     public var now: @Sendable () -> Date
     /// Asks a person a question and returns the answer; nil when stdin is not a terminal, so
     /// nothing ever waits for an answer in cron or CI.
@@ -63,7 +64,7 @@ public struct CommandContext: Sendable {
 
     public init(
         environment: [String: String], output: any TextOutput, errors: any TextOutput,
-        connect: @escaping @Sendable () async throws -> any ContainerEngine,
+        connect: @escaping @Sendable (EngineTarget?) async throws -> any ContainerEngine,
         now: @escaping @Sendable () -> Date = { Date() },
         ask: (@Sendable (String) -> String?)? = nil, progress: (any TextOutput)? = nil,
         hostPorts: (any HostPorts)? = nil, identity: any ProcessIdentity = LiveProcessIdentity(),
@@ -73,7 +74,7 @@ public struct CommandContext: Sendable {
         self.environment = environment
         self.output = output
         self.errors = errors
-        self.connect = connect
+        self.connectTo = connect
         self.now = now
         self.ask = ask
         self.progress = progress
@@ -98,10 +99,10 @@ public struct CommandContext: Sendable {
         let progress: (any TextOutput)? = isatty(STDERR_FILENO) == 1 ? FileOutput.standardError : nil
         return CommandContext(
             environment: environment, output: FileOutput.standardOutput, errors: FileOutput.standardError,
-            connect: {
+            connect: { target in
                 // As the docker CLI: its config names the context (engine) and holds registry logins.
                 let config = try DockerConfig.load(environment: environment)
-                let endpoint = try DockerEndpoint.resolve(environment: environment, config: config)
+                let endpoint = try DockerEndpoint.resolve(target, environment: environment, config: config)
                 let credentials = DockerConfigCredentials(config: config, helper: CredentialHelperProcess())
                 // ssh://: a local socket whose connections each run `ssh … docker system dial-stdio`.
                 var tunnel: (any EngineTunnel)?
@@ -124,9 +125,14 @@ public struct CommandContext: Sendable {
     }
     func warn(_ line: String) { errors.write(line + "\n") }
 
+    /// Connects to the engine the docker CLI would use.
+    func connect() async throws -> any ContainerEngine { try await connectTo(nil) }
+
     /// Connects, runs `body` with the engine, and always releases the connection.
-    func withEngine<T>(_ body: (any ContainerEngine) async throws -> T) async throws -> T {
-        let engine = try await connect()
+    func withEngine<T>(
+        _ target: EngineTarget? = nil, _ body: (any ContainerEngine) async throws -> T
+    ) async throws -> T {
+        let engine = try await connectTo(target)
         do {
             let result = try await body(engine)
             await engine.shutdown()

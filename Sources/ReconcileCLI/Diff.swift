@@ -45,11 +45,19 @@ extension Reconcile {
         {
             let loaded = try EnvironmentLoader.load(paths)
             let key = Planning.existingKey(stateDir: stateDir, context: context)
-            return try await context.withEngine { engine in
-                try await Planning.make(
-                    loaded.specs, engine: engine, key: key, stateDir: stateDir, context: context
-                ).plans
+            // Each engine the files name is looked at once; the plans keep the files' order.
+            let groups = EngineGroups(loaded.specs)
+            var plans: [Int: EnvironmentPlan] = [:]
+            for (target, members) in zip(groups.targets, groups.members) {
+                let made = try await context.withEngine(target) { engine in
+                    try await Planning.make(
+                        members.map { loaded.specs[$0] }, engine: engine, key: key, stateDir: stateDir,
+                        context: context
+                    ).plans
+                }
+                for (index, plan) in zip(members, made) { plans[index] = plan }
             }
+            return loaded.specs.indices.compactMap { plans[$0] }
         }
     }
 }

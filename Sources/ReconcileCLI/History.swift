@@ -64,7 +64,7 @@ extension Reconcile {
 
         /// The revision the live container was made from, when the engine answers.
         static func liveRevision(_ spec: EnvironmentSpec, context: CommandContext) async -> String? {
-            guard let engine = try? await context.connect() else {
+            guard let engine = try? await context.connectTo(spec.engine) else {
                 context.warn("reconcile: warning: the engine cannot be reached; which revision is live is not shown")
                 return nil
             }

@@ -14,7 +14,8 @@ struct PlanRenderer {
 
     /// One environment's plan: a header line, the body indented, a blank line.
     func environment(_ plan: EnvironmentPlan) -> String {
-        let header = "\(plan.environment) (\(plan.file)) → container \(plan.container)"
+        let header =
+            "\(plan.environment) (\(plan.file)) → container \(plan.container)" + (plan.engine.map { " on \($0)" } ?? "")
         let lines = [colour ? "\u{1B}[1m\(header)\u{1B}[0m" : header] + body(plan).map { "  " + paint($0) }
         return lines.joined(separator: "\n") + "\n\n"
     }
@@ -37,7 +38,11 @@ struct PlanRenderer {
             for conflict in plan.conflicts { block.append("! conflict: \(conflict)") }
             // A fence longer than any run of backticks in the values: a value cannot close it.
             let fence = String(repeating: "`", count: max(3, Self.longestBacktickRun(block) + 1))
-            lines += ["", "#### \(plan.environment): \(plan.action.rawValue) `\(plan.container)`", "", fence + "diff"]
+            let engine = plan.engine.map { " on \(Self.clean($0))" } ?? ""
+            lines += [
+                "", "#### \(plan.environment): \(plan.action.rawValue) `\(plan.container)`\(engine)", "",
+                fence + "diff",
+            ]
             lines += block
             lines.append(fence)
             for warning in plan.warnings { lines.append("> ⚠️ \(warning)") }

@@ -55,7 +55,7 @@ extension Reconcile {
                     return ExitCodes.success
                 }
                 let key = try store.fingerprintKey(create: true)
-                return try await context.withEngine { engine in
+                return try await context.withEngine(spec.engine) { engine in
                     try await run(spec, engine: engine, store: store, key: key, context: context)
                 }
             } catch {

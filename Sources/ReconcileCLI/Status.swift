@@ -25,9 +25,16 @@ extension Reconcile {
         func execute(_ context: CommandContext) async -> Int32 {
             do {
                 let loaded = try EnvironmentLoader.load(paths.paths)
-                let statuses = try await context.withEngine { engine in
-                    try await EnvironmentStatus.read(loaded.specs, engine: engine)
+                var statuses: [EnvironmentStatus] = []
+                let groups = EngineGroups(loaded.specs)
+                for (target, members) in zip(groups.targets, groups.members) {
+                    statuses += try await context.withEngine(target) { engine in
+                        try await EnvironmentStatus.read(members.map { loaded.specs[$0] }, engine: engine)
+                    }
                 }
+                let order = Dictionary(
+                    loaded.specs.enumerated().map { ($1.containerName, $0) }, uniquingKeysWith: { first, _ in first })
+                statuses.sort { (order[$0.spec.containerName] ?? 0) < (order[$1.spec.containerName] ?? 0) }
                 let store = try? FileStateStore(
                     path: StateDirectory.path(stateDir, environment: context.environment), create: false)
                 var renderer = StatusRenderer(statuses: statuses, now: context.now())
@@ -88,6 +95,8 @@ struct StatusRenderer {
         /// The blue-green proxy in front of it: its name and state.
         var proxy: Proxy?
         var blueGreen: Bool
+        /// The engine the file names (`engine:`), when not the default one.
+        var engine: String?
 
         struct Proxy: Encodable {
             var name: String
@@ -124,7 +133,7 @@ struct StatusRenderer {
                         deployedAt: $0.labels[Labels.deployedAt])
                 }, held: holds[status.spec.containerName], failed: failures[status.spec.containerName],
                 proxy: status.proxy.map { Row.Proxy(name: $0.name, state: $0.state.rawValue, image: $0.image) },
-                blueGreen: status.spec.strategy == .blueGreen)
+                blueGreen: status.spec.strategy == .blueGreen, engine: status.spec.engine?.description)
         }
     }
 
@@ -151,6 +160,7 @@ struct StatusRenderer {
     /// `held at abc123 since …`, `revision def456 failed at …`, or `-`.
     static func note(_ row: Row) -> String {
         var notes: [String] = []
+        if let engine = row.engine { notes.append("on \(engine)") }
         if let proxy = row.proxy {
             notes.append("behind \(proxy.name) (\(proxy.state))")
         } else if row.blueGreen {

@@ -82,6 +82,16 @@ extension Reconcile {
             let session = WatchSession(
                 paths: paths.paths, store: store, key: key, context: context, logger: logger, metrics: metrics,
                 approve: approve, lockTimeout: deploy.timeout)
+            // The engine: the one the files name (one watch follows one engine).
+            let targets = session.engines()
+            guard targets.count <= 1 else {
+                let names = targets.map { $0?.description ?? "the default engine" }.joined(separator: ", ")
+                context.warn(
+                    "reconcile: error: these files name \(targets.count) engines (\(names)); one watch follows one "
+                        + "engine: run a watch for each, with the files of that engine")
+                return ExitCodes.failure
+            }
+            session.target.withLock { $0 = targets.first ?? nil }
             let watcher = Watcher(
                 configuration: .init(interval: Quantities.duration(interval) ?? .seconds(60)),
                 hooks: session.hooks(gitPull: gitPull), clock: SystemClock())
@@ -174,6 +184,8 @@ struct WatchSession: Sendable {
     let inspections = InspectionCache()
     /// Files read before, by path: their identity (inode, size, time) and what they held.
     private let parsed = Locked([String: (stamp: [Int], specs: [EnvironmentSpec])]())
+    /// The one engine this watch follows (the files' `engine:`, chosen at start).
+    let target = Locked<EngineTarget?>(nil)
 
     init(
         paths: [String], store: FileStateStore, key: [UInt8]?, context: CommandContext, logger: Logger,
@@ -195,7 +207,7 @@ struct WatchSession: Sendable {
         let paths = self.paths
         var hooks = Watcher.Hooks(
             connect: {
-                let engine = try await context.connect()
+                let engine = try await context.connectTo(self.target.withLock { $0 })
                 do {
                     try await engine.ping()
                 } catch {
@@ -244,6 +256,17 @@ struct WatchSession: Sendable {
         return Reconciler.Result(outcome: .unchanged, plan: plan, seconds: (ContinuousClock.now - now).seconds)
     }
 
+    /// The engines the files that validate now name, in the files' order.
+    func engines() -> [EngineTarget?] {
+        var targets: [EngineTarget?] = []
+        for file in (try? EnvironmentLoader.files(paths)) ?? [] {
+            for spec in (try? cachedSpecs(file)) ?? [] where !targets.contains(spec.engine) {
+                targets.append(spec.engine)
+            }
+        }
+        return targets
+    }
+
     /// Every file, each on its own: one that does not validate is reported, the others go on.
     func load() -> [Watcher.Loaded] {
         let files: [String]
@@ -280,7 +303,17 @@ struct WatchSession: Sendable {
                         + twins.filter { $0.file != desired.spec.file }.map(\.file).joined(separator: ", "))
             }
         }
-        last.withLock { $0 = specs }
+        // One watch follows one engine: a file that names another is left as it runs.
+        let followed = target.withLock { $0 }
+        loaded = loaded.map { item in
+            guard case .environment(let desired) = item, desired.spec.engine != followed else { return item }
+            let named = desired.spec.engine?.description ?? "the default engine"
+            return .invalid(
+                file: desired.spec.file,
+                problem: "names \(named), and this watch follows \(followed?.description ?? "the default engine"); "
+                    + "run one watch per engine")
+        }
+        last.withLock { $0 = specs.filter { $0.engine == followed } }
         return loaded
     }
 
@@ -386,7 +419,7 @@ struct WatchSession: Sendable {
     func page(engineReachable: Bool) async -> String {
         let specs = last.withLock { $0 }
         var statuses: [EnvironmentStatus] = []
-        if engineReachable, let engine = try? await context.connect() {
+        if engineReachable, let engine = try? await context.connectTo(target.withLock { $0 }) {
             statuses = (try? await EnvironmentStatus.read(specs, engine: engine)) ?? []
             await engine.shutdown()
         }

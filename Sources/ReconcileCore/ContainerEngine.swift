@@ -38,6 +38,13 @@ public protocol ContainerEngine: Sendable {
     func events() -> AsyncThrowingStream<EngineEvent, Error>
     /// Releases connections; the engine must not be used afterwards.
     func shutdown() async
+    /// The host name or address of an engine on another machine (where its published ports are
+    /// reached); nil for the local engine.
+    var remoteAddress: String? { get }
+}
+
+extension ContainerEngine {
+    public var remoteAddress: String? { nil }
 }
 
 /// The engine's own version and the API version both sides speak.

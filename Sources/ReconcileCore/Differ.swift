@@ -164,6 +164,7 @@ public enum Differ {
             file: spec.file, service: spec.service, environment: spec.environment, container: spec.containerName,
             action: .inSync)
         plan.approvalRequired = spec.approval == .required
+        plan.engine = spec.engine?.description
         let mine = host.containers.filter { $0.isManaged(service: spec.service, environment: spec.environment) }
         let current = host.containers.first { $0.name == spec.containerName }
         plan.currentID = current?.id

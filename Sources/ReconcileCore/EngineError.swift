@@ -23,9 +23,11 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
                 endpoint.hasPrefix("ssh://")
                 ? "check that `\(Self.sshCommand(endpoint))` works "
                     + "as this user, with the options in RECONCILE_SSH_OPTIONS if set (keys in ssh-agent or ~/.ssh/config)"
-                : endpoint.contains("(docker context ")
-                    ? "is dockerd running there, and is the docker context right (`docker context ls`)?"
-                    : "is dockerd running, or is DOCKER_HOST set?"
+                : endpoint.hasSuffix("(engine: in the file)")
+                    ? "is dockerd running there, and is the file's engine: right?"
+                    : endpoint.contains("(docker context ")
+                        ? "is dockerd running there, and is the docker context right (`docker context ls`)?"
+                        : "is dockerd running, or is DOCKER_HOST set?"
             return "cannot reach the Docker engine at \(endpoint) (\(reason)); \(check)"
         case .unsupportedAPI(let version, let minimum):
             return "the Docker engine speaks API \(version), reconcile needs \(minimum) or newer; upgrade Docker"

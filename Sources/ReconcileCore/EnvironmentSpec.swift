@@ -37,6 +37,11 @@ public struct EnvironmentSpec: Sendable, Equatable {
     /// Where deploy results are sent (`notify.webhook`), when anywhere. May hold a token: never
     /// print it whole (`WebhookURL.redacted`).
     public var webhook: String?
+    /// The engine it runs on (`engine:`); nil for the one the docker CLI would use.
+    public var engine: EngineTarget?
+    /// Where a remote engine's published ports are reached, once its address is known (the
+    /// `tcp://` or `ssh://` host, also through a context); nil on the local engine.
+    public var engineAddress: String?
 
     public init(file: String, service: String, environment: String, image: ImageReference, port: Int) {
         self.file = file
@@ -49,9 +54,11 @@ public struct EnvironmentSpec: Sendable, Equatable {
     /// The name of the active container: `<service>-<environment>`.
     public var containerName: String { "\(service)-\(environment)" }
 
-    /// The host address health checks reach the container on: `bind`, or loopback for a wildcard bind.
+    /// The host address health checks reach the container on: `bind`, or for a wildcard bind
+    /// loopback (the remote engine's address when it runs elsewhere).
     public var probeHost: String {
-        bind == "0.0.0.0" || bind == "::" ? "127.0.0.1" : bind
+        guard bind == "0.0.0.0" || bind == "::" else { return bind }
+        return engineAddress ?? "127.0.0.1"
     }
 }
 

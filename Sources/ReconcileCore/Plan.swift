@@ -36,6 +36,8 @@ public struct EnvironmentPlan: Sendable, Equatable, Encodable {
     public var currentID: String?
     /// Who holds the environment's lock when the plan was made (an apply in progress), if anyone.
     public var lockedBy: String?
+    /// The engine the file names (`engine:`); nil for the one the docker CLI would use.
+    public var engine: String?
 
     public init(file: String, service: String, environment: String, container: String, action: Action) {
         self.file = file

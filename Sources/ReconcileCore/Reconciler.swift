@@ -97,6 +97,9 @@ public struct Reconciler: Sendable {
     }
 
     public func reconcile(_ desired: DesiredEnvironment, options: Options) async -> Result {
+        var desired = desired
+        // On an engine elsewhere, the gate reaches the published port on that machine.
+        if desired.spec.engineAddress == nil { desired.spec.engineAddress = engine.remoteAddress }
         let started = clock.now()
         var run = Run()
         let outcome = await self.run(desired, options: options, &run)
@@ -176,6 +179,12 @@ public struct Reconciler: Sendable {
         let spec = desired.spec
         let observer = Observer(engine: engine, hostPorts: hostPorts, proxies: proxies)
         if options.cancelled() { return .interrupted("not started") }
+        if spec.strategy == .blueGreen, let address = engine.remoteAddress {
+            return .refused(
+                "strategy: blue-green needs the engine on this machine (its proxy is configured through a folder "
+                    + "here and checks containers at their network addresses), and this one is at \(address); "
+                    + "use strategy: stop-first there; nothing was changed")
+        }
 
         // 1. Look without the lock: an environment in sync needs no lock and changes nothing.
         var host: HostState

@@ -76,6 +76,7 @@ extension SpecParser {
                 spec.webhook = text
             }
         }
+        if let node = fields["engine"] { spec.engine = engine(node, file: spec.file, &reader) }
         var strategyRead = true
         if let node = fields["strategy"] {
             if let value = reader.choice(node, "strategy", as: DeployStrategy.self) {
@@ -94,6 +95,74 @@ extension SpecParser {
                         + "`strategy: blue-green` or remove proxy")
             }
         }
+    }
+
+    /// `engine: tcp://host:2376`, `engine: NAME` (a docker context), or
+    /// `engine: {host: tcp://host:2376, tls: {ca, cert, key}}` (paths relative to the file).
+    private static func engine(_ node: Node, file: String, _ reader: inout NodeReader) -> EngineTarget? {
+        if case .scalar = node, let text = reader.string(node, "engine") {
+            if text.contains("://") {
+                if let problem = EngineTarget.hostProblem(text) {
+                    reader.report(node, "engine", problem)
+                    return nil
+                }
+                return EngineTarget(host: text)
+            }
+            guard EngineTarget.isContextName(text) else {
+                reader.report(node, "engine", EngineTarget.hostProblem(text) ?? "not an engine")
+                return nil
+            }
+            return EngineTarget(context: text)
+        }
+        guard let fields = reader.fields(node, "engine", known: ["host", "context", "tls"]) else { return nil }
+        var target = EngineTarget()
+        if let node = fields["host"], let text = reader.string(node, "engine.host") {
+            if let problem = EngineTarget.hostProblem(text) {
+                reader.report(node, "engine.host", problem)
+            } else {
+                target.host = text
+            }
+        }
+        if let node = fields["context"], let text = reader.string(node, "engine.context") {
+            if EngineTarget.isContextName(text) {
+                target.context = text
+            } else {
+                reader.report(node, "engine.context", "\"\(text)\" is not a docker context name")
+            }
+        }
+        if fields["host"] != nil, fields["context"] != nil {
+            reader.report(node, "engine", "names both a host and a context; keep one")
+        } else if fields["host"] == nil, fields["context"] == nil {
+            reader.report(node, "engine", "needs host (unix://, tcp://, ssh://) or context")
+        }
+        if let node = fields["tls"], let tls = reader.fields(node, "engine.tls", known: ["ca", "cert", "key"]) {
+            var paths: [String: String] = [:]
+            for name in ["ca", "cert", "key"] {
+                guard let value = tls[name] else {
+                    reader.report(node, "engine.tls", "needs ca, cert and key (the files docker --tlsverify uses)")
+                    break
+                }
+                if let text = reader.string(value, "engine.tls.\(name)") {
+                    paths[name] = relative(text, to: file)
+                }
+            }
+            if let host = target.host, !host.lowercased().hasPrefix("tcp://") {
+                reader.report(node, "engine.tls", "is for a tcp:// engine; \(host) does not use it")
+            } else if target.context != nil {
+                reader.report(node, "engine.tls", "comes from the context; leave it out")
+            }
+            if let ca = paths["ca"], let cert = paths["cert"], let key = paths["key"] {
+                target.tls = EngineTarget.TLSPaths(ca: ca, cert: cert, key: key)
+            }
+        }
+        return target
+    }
+
+    /// A path from a file, relative to that file's folder unless absolute.
+    static func relative(_ path: String, to file: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        guard let slash = file.lastIndex(of: "/") else { return path }
+        return String(file[...slash]) + path
     }
 
     private static func proxy(_ node: Node, _ reader: inout NodeReader) -> ProxySettings {

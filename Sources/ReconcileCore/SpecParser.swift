@@ -15,7 +15,7 @@ public enum SpecParser {
         "service", "environment", "image", "pull", "port", "container_port", "bind", "env", "secrets",
         "secrets_file", "secrets_mode", "command", "restart", "resources", "stop_timeout", "docker_healthcheck",
         "health",
-        "smoke", "performance", "backups", "approval", "strategy", "proxy", "notify",
+        "smoke", "performance", "backups", "approval", "strategy", "proxy", "notify", "engine",
     ]
 
     /// A parsed spec with the position of each field, for checks across files.

@@ -34,6 +34,8 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var tls: TLSFiles?
     /// The docker context it came from; nil for `DOCKER_HOST` or the default.
     public var context: String?
+    /// True when an environment file named it (`engine:`), for the advice in errors.
+    public var fromFile = false
 
     public static let defaultSocket = "/var/run/docker.sock"
 
@@ -45,12 +47,14 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
 
     /// The engine the docker CLI would talk to with this environment and docker config:
     /// `DOCKER_HOST` wins, then `DOCKER_CONTEXT`, then the config's `currentContext`.
-    public static func resolve(environment: [String: String], config: DockerConfig) throws -> DockerEndpoint {
+    public static func resolve(
+        environment: [String: String], config: DockerConfig, namedBy: String? = nil
+    ) throws -> DockerEndpoint {
         if let host = environment["DOCKER_HOST"], !host.isEmpty { return try from(environment: environment) }
         let chosen = environment["DOCKER_CONTEXT"].flatMap { $0.isEmpty ? nil : $0 }
         let name = chosen ?? config.currentContext ?? "default"
         guard name != "default" else { return try from(environment: environment) }
-        let source = chosen != nil ? "DOCKER_CONTEXT" : "currentContext in \(config.directory)/config.json"
+        let source = namedBy ?? (chosen != nil ? "DOCKER_CONTEXT" : "currentContext in \(config.directory)/config.json")
         let digest = SHA256.hash(data: Data(name.utf8)).map { String(format: "%02x", $0) }.joined()
         let meta = "\(config.directory)/contexts/meta/\(digest)/meta.json"
         var info = stat()
@@ -98,6 +102,32 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
             if ca != nil || cert != nil || skip {
                 endpoint.tls = TLSFiles(ca: ca, cert: cert, key: key, verify: !skip)
             }
+        }
+        return endpoint
+    }
+
+    /// The engine an environment file names (`engine:`), or without one the engine the docker
+    /// CLI would use. A host with TLS files uses them; a `tcp://` host without any uses
+    /// `DOCKER_CERT_PATH` when that is set, as the docker CLI does with `--tlsverify`.
+    public static func resolve(
+        _ target: EngineTarget?, environment: [String: String], config: DockerConfig
+    ) throws -> DockerEndpoint {
+        guard let target else { return try resolve(environment: environment, config: config) }
+        var chosen = environment
+        chosen["DOCKER_HOST"] = nil
+        if let context = target.context {
+            chosen["DOCKER_CONTEXT"] = context
+            var endpoint = try resolve(environment: chosen, config: config, namedBy: "engine: in the file")
+            endpoint.fromFile = true
+            return endpoint
+        }
+        chosen["DOCKER_HOST"] = target.host
+        let certPath = environment["DOCKER_CERT_PATH"].flatMap { $0.isEmpty ? nil : $0 }
+        chosen["DOCKER_TLS_VERIFY"] = certPath != nil ? "1" : nil
+        var endpoint = try from(environment: chosen)
+        endpoint.fromFile = true
+        if let tls = target.tls, case .tcp = endpoint.transport {
+            endpoint.tls = TLSFiles(ca: tls.ca, cert: tls.cert, key: tls.key)
         }
         return endpoint
     }
@@ -224,7 +254,7 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         let context = self.context.map { " (docker context \($0))" } ?? ""
-        return address + context
+        return address + context + (fromFile ? " (engine: in the file)" : "")
     }
 
     /// The address alone: `unix:///var/run/docker.sock`, `tcp://host:2376`.

@@ -21,6 +21,14 @@ extension DockerEngine {
             throw unreachable(error, operation: "ping")
         }
         guard status == 200 else {
+            // dockerd answers plain HTTP on its TLS port with 400 ("Client sent an HTTP request to an
+            // HTTPS server").
+            if status == 400, case .tcp = endpoint.transport, endpoint.tls == nil {
+                throw EngineError.unreachable(
+                    endpoint: endpoint.description,
+                    reason: "the engine there speaks TLS only: give engine.tls (ca, cert, key), or DOCKER_CERT_PATH "
+                        + "with DOCKER_TLS_VERIFY=1")
+            }
             throw EngineError.unreachable(endpoint: endpoint.description, reason: "ping answered \(status)")
         }
     }

@@ -80,6 +80,13 @@ public final class DockerEngine: ContainerEngine {
         self.route = tunnel.map { DockerEndpoint(transport: .unix(path: $0.socketPath)) } ?? endpoint
     }
 
+    public var remoteAddress: String? {
+        switch endpoint.transport {
+        case .unix: return nil
+        case .tcp(let host, _), .ssh(_, let host, _): return host == "localhost" ? "127.0.0.1" : host
+        }
+    }
+
     /// Closes the connections (and an ssh engine's tunnel). The engine must not be used afterwards.
     public func shutdown() async {
         try? await client.shutdown()
@@ -98,6 +105,16 @@ public final class DockerEngine: ContainerEngine {
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         configuration.decompression = .disabled
         if let files = endpoint.tls {
+            // A missing or unreadable file is named, not reported as BoringSSL's failedToLoadCertificate.
+            for (role, path) in [("CA", files.ca), ("client certificate", files.cert), ("client key", files.key)] {
+                guard let path else { continue }
+                if !FileManager.default.isReadableFile(atPath: path) {
+                    let why =
+                        FileManager.default.fileExists(atPath: path) ? "not readable by this user" : "no such file"
+                    throw EngineError.unreachable(
+                        endpoint: endpoint.description, reason: "cannot read the TLS \(role) \(path): \(why)")
+                }
+            }
             do {
                 var tls = TLSConfiguration.makeClientConfiguration()
                 if let ca = files.ca { tls.trustRoots = .file(ca) }

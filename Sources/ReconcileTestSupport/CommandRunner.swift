@@ -44,6 +44,18 @@ public func runReconcile(
             endpoint: "unix:///var/run/docker.sock", reason: "no socket at /var/run/docker.sock")
     }
 ) async -> CommandRun {
+    await runReconcile(
+        arguments, environment: environment, now: now, answer: answer, progress: progress, hostPorts: hostPorts,
+        terminal: terminal, connectTo: { _ in try await connect() })
+}
+
+/// As `runReconcile(_:…connect:)`, with the engine chosen by each file's `engine:` (nil: the default).
+public func runReconcile(
+    _ arguments: [String], environment: [String: String] = [:],
+    now: Date = Date(timeIntervalSince1970: 1_700_000_600), answer: String? = nil, progress: CapturedOutput? = nil,
+    hostPorts: (any HostPorts)? = nil, terminal: Bool = false,
+    connectTo: @escaping @Sendable (EngineTarget?) async throws -> any ContainerEngine
+) async -> CommandRun {
     let output = CapturedOutput()
     let errors = CapturedOutput()
     // `answer` stands for a person at a terminal: the prompt goes to stderr, the answer comes back.
@@ -55,7 +67,8 @@ public func runReconcile(
         }
     }
     let context = CommandContext(
-        environment: environment, output: output, errors: errors, connect: connect, now: { now }, ask: ask,
+        environment: environment, output: output, errors: errors, connect: connectTo, now: { now },
+        ask: ask,
         progress: progress, hostPorts: hostPorts, outputIsTerminal: terminal)
     let code = await Reconcile.run(arguments, context: context)
     return CommandRun(code: code, stdout: output.text, stderr: errors.text)

@@ -228,7 +228,8 @@ final class ServerProcess {
 
 /// A throwaway CA with a server and a client certificate, made with openssl.
 enum Certificates {
-    static func make() throws -> String {
+    /// With `serverName`, the engine's certificate is for that DNS name only (not 127.0.0.1).
+    static func make(serverName: String? = nil) throws -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "reconcile-certs-\(UUID().uuidString)"
         ).path
@@ -257,7 +258,8 @@ enum Certificates {
                 "-out", "cert.pem",
             ],
         ]
-        try "subjectAltName=IP:127.0.0.1\n".write(toFile: "\(directory)/san.cnf", atomically: true, encoding: .utf8)
+        let san = serverName.map { "subjectAltName=DNS:\($0)\n" } ?? "subjectAltName=IP:127.0.0.1\n"
+        try san.write(toFile: "\(directory)/san.cnf", atomically: true, encoding: .utf8)
         for step in steps {
             let files = step.map {
                 $0.hasSuffix(".pem") || $0.hasSuffix(".csr") || $0.hasSuffix(".cnf") ? "\(directory)/\($0)" : $0

@@ -349,14 +349,14 @@ final class OwnEngine {
         }
     }
 
-    /// Starts dockerd and waits until it answers.
-    func start() async throws {
+    /// Starts dockerd (with `extra` arguments: a TLS listener) and waits until it answers.
+    func start(extra: [String] = []) async throws {
         pid = try Spawn.start(
             "/usr/sbin/dockerd",
             [
                 "--data-root", "\(root)/data", "--exec-root", "\(root)/exec", "--pidfile", "\(root)/pid", "-H", host,
                 "--bridge", bridge, "--iptables=false",
-            ], output: "\(root)/dockerd.log")
+            ] + extra, output: "\(root)/dockerd.log")
         for _ in 0..<120 {
             if await Self.shell("docker -H \(host) version >/dev/null 2>&1") == 0 { return }
             try await Task.sleep(for: .milliseconds(250))

@@ -117,7 +117,7 @@ struct SpecParserTests {
         BadInput(
             name: "unknown key without a close match", yaml: minimal + "zzzzzz: 1\n",
             expected: [
-                #"staging.yml:4:1: zzzzzz: unknown key "zzzzzz"; expected one of: approval, backups, bind, command, container_port, docker_healthcheck, env, environment, health, image, notify, performance, port, proxy, pull, resources, restart, secrets, secrets_file, secrets_mode, service, smoke, stop_timeout, strategy"#
+                #"staging.yml:4:1: zzzzzz: unknown key "zzzzzz"; expected one of: approval, backups, bind, command, container_port, docker_healthcheck, engine, env, environment, health, image, notify, performance, port, proxy, pull, resources, restart, secrets, secrets_file, secrets_mode, service, smoke, stop_timeout, strategy"#
             ]),
         BadInput(
             name: "port as text", yaml: "service: a\nimage: b\nport: eighty\n",
@@ -241,6 +241,53 @@ struct SpecParserTests {
     @Test(arguments: badInputs)
     func badInputIsReportedExactly(_ input: BadInput) {
         #expect(issues(input.yaml) == input.expected)
+    }
+
+    @Test func engineNamesAHostAContextOrAHostWithTLSFilesBesideTheFile() throws {
+        let host = try parse(minimal + "engine: tcp://10.0.0.5:2376\n").get().spec
+        #expect(host.engine == EngineTarget(host: "tcp://10.0.0.5:2376"))
+        #expect(host.engine?.remoteAddress == "10.0.0.5")
+        let context = try parse(minimal + "engine: web-2\n").get().spec
+        #expect(context.engine == EngineTarget(context: "web-2"))
+        #expect(context.engine?.remoteAddress == nil)
+        let tls = try parse(
+            minimal + "engine: {host: tcp://web1:2376, tls: {ca: certs/ca.pem, cert: /etc/c.pem, key: k.pem}}\n",
+            file: "environments/production.yml"
+        ).get().spec
+        #expect(
+            tls.engine?.tls
+                == EngineTarget.TLSPaths(
+                    ca: "environments/certs/ca.pem", cert: "/etc/c.pem", key: "environments/k.pem"))
+        #expect(tls.engine?.description == "tcp://web1:2376")
+        #expect(EngineTarget(host: "ssh://deploy@[fd00::1]:22").remoteAddress == "fd00::1")
+        #expect(EngineTarget(host: "unix:///var/run/docker.sock").remoteAddress == nil)
+
+        // The gate reaches a remote engine's published port on that machine, unless bound to one address.
+        var spec = tls
+        spec.engineAddress = "10.0.0.5"
+        #expect(spec.probeHost == "10.0.0.5")
+        spec.bind = "127.0.0.1"
+        #expect(spec.probeHost == "127.0.0.1")
+    }
+
+    @Test func aBadEngineIsNamedWithItsLine() {
+        #expect(issues(minimal + "engine: http://web1:2376\n").first?.hasPrefix("staging.yml:4:") == true)
+        #expect(
+            issues(minimal + "engine: http://web1:2376\n").first?.contains("expected unix://, tcp:// or ssh://") == true
+        )
+        #expect(issues(minimal + "engine: tcp://web1\n").first?.contains("expected tcp://HOST:PORT") == true)
+        #expect(issues(minimal + "engine: unix://docker.sock\n").first?.contains("must be absolute") == true)
+        #expect(issues(minimal + "engine: \"no such/context\"\n").first?.contains("engine") == true)
+        #expect(
+            issues(minimal + "engine: {host: tcp://a:1, context: b}\n").first?.contains("both a host and a context")
+                == true)
+        #expect(issues(minimal + "engine: {tls: {ca: a, cert: b, key: c}}\n").joined().contains("needs host"))
+        #expect(
+            issues(minimal + "engine: {host: tcp://a:1, tls: {ca: a}}\n").joined().contains("needs ca, cert and key"))
+        #expect(
+            issues(minimal + "engine: {host: ssh://a, tls: {ca: a, cert: b, key: c}}\n").joined().contains(
+                "is for a tcp:// engine"))
+        #expect(issues(minimal + "engine: {hots: tcp://a:1}\n").joined().contains("did you mean \"host\""))
     }
 
     @Test func binaryFileIsRefused() {

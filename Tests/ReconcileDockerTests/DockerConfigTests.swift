@@ -195,6 +195,42 @@ struct DockerConfigTests {
         }
     }
 
+    @Test func aFilesEngineWinsOverDockerHostAndCarriesItsTLSFiles() throws {
+        let root = try Self.folder(context: "prod", host: "tcp://10.0.0.5:2376", tls: true, current: nil)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let config = try DockerConfig.load(environment: ["DOCKER_CONFIG": root])
+        let environment = ["DOCKER_HOST": "unix:///run/other.sock", "DOCKER_CONFIG": root]
+
+        let tls = EngineTarget.TLSPaths(ca: "/c/ca.pem", cert: "/c/cert.pem", key: "/c/key.pem")
+        let host = try DockerEndpoint.resolve(
+            EngineTarget(host: "tcp://web1:2376", tls: tls), environment: environment, config: config)
+        #expect(host.transport == .tcp(host: "web1", port: 2376))
+        #expect(host.tls == DockerEndpoint.TLSFiles(ca: "/c/ca.pem", cert: "/c/cert.pem", key: "/c/key.pem"))
+        #expect(host.description == "tcp://web1:2376 (engine: in the file)")
+        // Without TLS files: DOCKER_CERT_PATH when set (as docker --tlsverify), else plain TCP.
+        let plain = try DockerEndpoint.resolve(
+            EngineTarget(host: "tcp://web1:2375"), environment: environment, config: config)
+        #expect(plain.tls == nil)
+        let certPath = try DockerEndpoint.resolve(
+            EngineTarget(host: "tcp://web1:2376"),
+            environment: environment.merging(["DOCKER_CERT_PATH": "/certs"]) { $1 },
+            config: config)
+        #expect(certPath.tls?.cert == "/certs/cert.pem")
+        // A context named by the file, though DOCKER_HOST is set.
+        let context = try DockerEndpoint.resolve(
+            EngineTarget(context: "prod"), environment: environment, config: config)
+        #expect(context.transport == .tcp(host: "10.0.0.5", port: 2376) && context.context == "prod")
+        #expect(context.description == "tcp://10.0.0.5:2376 (docker context prod) (engine: in the file)")
+        #expect {
+            _ = try DockerEndpoint.resolve(EngineTarget(context: "web-9"), environment: environment, config: config)
+        } throws: { error in
+            "\(error)".hasPrefix("docker context \"web-9\" does not exist (named by engine: in the file)")
+        }
+        // No engine in the file: the docker CLI's choice, as before.
+        let chosen = try DockerEndpoint.resolve(nil, environment: environment, config: config)
+        #expect(chosen.transport == .unix(path: "/run/other.sock"))
+    }
+
     @Test func aContextsNameIsShownEscapedAndABrokenMetaFileIsSaidSo() throws {
         let root = try Self.folder(context: "prod", host: "tcp://10.0.0.5:2376", current: nil)
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -97,6 +97,8 @@ struct StatusRenderer {
         var blueGreen: Bool
         /// The engine the file names (`engine:`), when not the default one.
         var engine: String?
+        /// A Swarm service's tasks: how many run of the replicas, and on which nodes.
+        var tasks: String?
 
         struct Proxy: Encodable {
             var name: String
@@ -133,7 +135,8 @@ struct StatusRenderer {
                         deployedAt: $0.labels[Labels.deployedAt])
                 }, held: holds[status.spec.containerName], failed: failures[status.spec.containerName],
                 proxy: status.proxy.map { Row.Proxy(name: $0.name, state: $0.state.rawValue, image: $0.image) },
-                blueGreen: status.spec.strategy == .blueGreen, engine: status.spec.engine?.description)
+                blueGreen: status.spec.strategy == .blueGreen, engine: status.spec.engine?.description,
+                tasks: status.tasksSummary)
         }
     }
 
@@ -161,6 +164,7 @@ struct StatusRenderer {
     static func note(_ row: Row) -> String {
         var notes: [String] = []
         if let engine = row.engine { notes.append("on \(engine)") }
+        if let tasks = row.tasks { notes.append("swarm: \(tasks)") }
         if let proxy = row.proxy {
             notes.append("behind \(proxy.name) (\(proxy.state))")
         } else if row.blueGreen {

@@ -41,10 +41,41 @@ public protocol ContainerEngine: Sendable {
     /// The host name or address of an engine on another machine (where its published ports are
     /// reached); nil for the local engine.
     var remoteAddress: String? { get }
+
+    // Swarm (`platform: swarm`); an engine that is not a swarm manager answers `swarmNodes` with nil.
+    /// The swarm's nodes, or nil when this engine is not a swarm manager.
+    func swarmNodes() async throws -> [SwarmNode]?
+    /// A service by name, or nil when there is none.
+    func service(_ name: String) async throws -> ServiceSnapshot?
+    /// Creates a service running `request`'s container as Swarm tasks; returns its id.
+    func createService(_ request: ContainerCreation, swarm: SwarmSettings) async throws -> String
+    /// Replaces a service's spec (`version`: the index it has now).
+    func updateService(_ id: String, version: UInt64, _ request: ContainerCreation, swarm: SwarmSettings) async throws
+    /// Swarm's own rollback to the service's previous spec.
+    func rollbackService(_ id: String, version: UInt64) async throws
+    func removeService(_ id: String) async throws
+    /// The service's tasks, the newest first.
+    func tasks(ofService id: String) async throws -> [TaskSnapshot]
 }
 
 extension ContainerEngine {
     public var remoteAddress: String? { nil }
+
+    public func swarmNodes() async throws -> [SwarmNode]? { nil }
+    public func service(_ name: String) async throws -> ServiceSnapshot? { nil }
+    public func createService(_ request: ContainerCreation, swarm: SwarmSettings) async throws -> String {
+        throw EngineError.api(status: 503, message: "this engine has no swarm", operation: "create service")
+    }
+    public func updateService(_ id: String, version: UInt64, _ request: ContainerCreation, swarm: SwarmSettings)
+        async throws
+    {
+        throw EngineError.api(status: 503, message: "this engine has no swarm", operation: "update service")
+    }
+    public func rollbackService(_ id: String, version: UInt64) async throws {
+        throw EngineError.api(status: 503, message: "this engine has no swarm", operation: "roll back service")
+    }
+    public func removeService(_ id: String) async throws {}
+    public func tasks(ofService id: String) async throws -> [TaskSnapshot] { [] }
 }
 
 /// The engine's own version and the API version both sides speak.
@@ -85,6 +116,8 @@ public struct ContainerSnapshot: Sendable, Equatable {
     public var ports: [PublishedPort]
     /// The container's IPv4 address on each network it is attached to, by network name.
     public var networks: [String: String] = [:]
+    /// True for a Swarm service standing in for the environment's container (`platform: swarm`).
+    public var isService = false
 
     public init(
         id: String, name: String, image: String, imageID: String, state: ContainerState, health: String? = nil,

@@ -13,6 +13,10 @@ public struct HostState: Sendable {
     public var routing: [String: ProxyRouting] = [:]
     /// Networks that blue-green environments need, by name, when they exist (nil: none by that name).
     public var networks: [String: NetworkSnapshot] = [:]
+    /// The swarm's nodes when a spec is a Swarm service and the engine is a manager (nil: not one).
+    public var swarmNodes: [SwarmNode]?
+    /// Swarm services' tasks, by service name.
+    public var tasks: [String: [TaskSnapshot]] = [:]
 
     public init(
         containers: [ContainerSnapshot], images: [String: ImageSnapshot], portsInUse: Set<HostAddress> = []
@@ -254,6 +258,22 @@ public enum Differ {
 
     static func conflicts(_ spec: EnvironmentSpec, current: ContainerSnapshot?, host: HostState) -> [String] {
         var found: [String] = []
+        if spec.platform == .swarm {
+            guard let nodes = host.swarmNodes else {
+                return [
+                    "platform: swarm needs a swarm manager, and this engine is not one; run `docker swarm init` there, "
+                        + "or point engine: at a manager"
+                ]
+            }
+            let eligible = nodes.filter { $0.ready && $0.active }.count
+            if let never = spec.swarm.neverConverges(nodes: eligible, port: spec.port) { found.append(never) }
+            if let current, !current.isService {
+                found.append(
+                    "a container named \(spec.containerName) (\(current.shortID)) runs here; a Swarm service cannot "
+                        + "take its name and port. Remove it (docker rm -f \(spec.containerName)) to move the "
+                        + "environment to Swarm")
+            }
+        }
         if let current, !current.isManaged(service: spec.service, environment: spec.environment) {
             let owner =
                 current.isManaged
@@ -292,6 +312,7 @@ public enum Differ {
             container.id != current?.id && container.holdsPort
                 && !container.isManaged(service: spec.service, environment: spec.environment)
                 && !container.isProxy(of: spec)
+                && !(spec.platform == .swarm && container.labels[Labels.swarmService] == spec.containerName)
                 && container.ports.contains { $0.holds(spec.hostAddress) }
         }
         for holder in holders.sorted(by: { $0.name < $1.name }) {

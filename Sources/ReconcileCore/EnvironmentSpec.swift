@@ -42,6 +42,9 @@ public struct EnvironmentSpec: Sendable, Equatable {
     /// Where a remote engine's published ports are reached, once its address is known (the
     /// `tcp://` or `ssh://` host, also through a context); nil on the local engine.
     public var engineAddress: String?
+    /// One container, or a Swarm service (`platform: swarm`) with `swarm`'s settings.
+    public var platform: Platform = .container
+    public var swarm = SwarmSettings()
 
     public init(file: String, service: String, environment: String, image: ImageReference, port: Int) {
         self.file = file

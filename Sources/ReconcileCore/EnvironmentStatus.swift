@@ -11,6 +11,24 @@ public struct EnvironmentStatus: Sendable, Equatable {
     public var backups: [ContainerSnapshot]
     /// The environment's blue-green proxy, when there is one.
     public var proxy: ContainerSnapshot?
+    /// A Swarm service's tasks that should run, with the node each is on (hostname).
+    public var tasks: [NodeTask]?
+
+    public struct NodeTask: Sendable, Equatable {
+        public var node: String
+        public var task: TaskSnapshot
+    }
+
+    /// `2/3 running (web1: running, web2: running, web3: pending "no suitable node")`.
+    public var tasksSummary: String? {
+        guard let tasks else { return nil }
+        let running = tasks.filter(\.task.isRunning).count
+        let each = tasks.map { item in
+            "\(item.node): \(item.task.state)"
+                + (item.task.isRunning || item.task.error == nil ? "" : " \"\(item.task.error ?? "")\"")
+        }
+        return "\(running)/\(spec.swarm.replicas) running (\(each.joined(separator: ", ")))"
+    }
 
     public init(spec: EnvironmentSpec, active: ContainerSnapshot?, image: ImageSnapshot?, backups: [ContainerSnapshot])
     {
@@ -33,6 +51,10 @@ public struct EnvironmentStatus: Sendable, Equatable {
         for spec in specs {
             var active: ContainerSnapshot?
             var image: ImageSnapshot?
+            if spec.platform == .swarm {
+                result.append(try await service(spec, engine: engine))
+                continue
+            }
             if let summary = containers.first(where: { $0.name == spec.containerName }) {
                 active = try await engine.inspectContainer(summary.id) ?? summary
                 if let id = active?.imageID, !id.isEmpty { image = try await engine.inspectImage(id) }
@@ -43,5 +65,21 @@ public struct EnvironmentStatus: Sendable, Equatable {
             result.append(status)
         }
         return result
+    }
+
+    /// A Swarm service's status: the service as the active "container", its tasks by node.
+    static func service(_ spec: EnvironmentSpec, engine: any ContainerEngine) async throws -> EnvironmentStatus {
+        guard let nodes = try await engine.swarmNodes(), let service = try await engine.service(spec.containerName)
+        else { return EnvironmentStatus(spec: spec, active: nil, image: nil, backups: []) }
+        var active = service.asContainer
+        let wanted = try await engine.tasks(ofService: service.id).filter { $0.desiredState == "running" }
+        let names = Dictionary(nodes.map { ($0.id, $0.hostname) }, uniquingKeysWith: { first, _ in first })
+        if wanted.isEmpty || !wanted.contains(where: \.isRunning) { active.state = .exited }
+        let image = try await engine.inspectImage(service.image)
+        var status = EnvironmentStatus(spec: spec, active: active, image: image, backups: [])
+        status.tasks = wanted.map {
+            NodeTask(node: names[$0.node] ?? ($0.node.isEmpty ? "-" : String($0.node.prefix(12))), task: $0)
+        }
+        return status
     }
 }

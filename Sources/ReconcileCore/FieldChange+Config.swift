@@ -87,9 +87,10 @@ extension FieldChange {
     }
 
     private static let order = [
-        "image", "strategy", "ports", "env", "secrets", "secrets_mode", "command", "restart", "resources.memory",
+        "image", "platform", "replicas", "strategy", "ports", "env", "secrets", "secrets_mode", "command", "restart",
+        "resources.memory",
         "resources.cpus",
-        "stop_timeout", "docker_healthcheck",
+        "stop_timeout", "docker_healthcheck", "update", "placement", "publish",
     ]
 
     private static func fieldOrder(_ lhs: String, _ rhs: String) -> Bool {
@@ -116,6 +117,11 @@ extension FieldChange {
             )
         }
         if let strategy = config.strategy { rows.append(("strategy", strategy)) }
+        if let platform = config.platform { rows.append(("platform", platform)) }
+        if let replicas = config.replicas { rows.append(("replicas", String(replicas))) }
+        if let update = config.update { rows.append(("update", update)) }
+        if let placement = config.placement { rows.append(("placement", placement.joined(separator: ", "))) }
+        if let publish = config.publish { rows.append(("publish", publish)) }
         if let mode = config.secretsMode { rows.append(("secrets_mode", mode)) }
         if let command = config.command { rows.append(("command", render(command))) }
         if let memory = config.memory { rows.append(("resources.memory", memory)) }

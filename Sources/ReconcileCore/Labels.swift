@@ -18,6 +18,10 @@ public enum Labels {
     public static let secretFolder = "io.reconcile.secret-folder"
     /// When the container was deployed, ISO 8601.
     public static let deployedAt = "io.reconcile.deployed-at"
+    /// On a Swarm service: the id of the image it was created with, as the manager resolved it.
+    public static let serviceImageID = "io.reconcile.image-id"
+    /// Swarm's own label on a task's container: the service it belongs to.
+    public static let swarmService = "com.docker.swarm.service.name"
     /// What a managed container other than an app version is: `proxy` for the blue-green proxy.
     public static let role = "io.reconcile.role"
     public static let proxyRole = "proxy"

@@ -44,12 +44,25 @@ public struct Observer: Sendable {
         if let hostPorts {
             // A port a running container publishes is held by the engine's proxy, not a stranger.
             let published = containers.filter(\.holdsPort).flatMap(\.ports)
-            for address in Set(specs.map(\.hostAddress))
+            // A Swarm service's port is the swarm's (its routing mesh, or its tasks'), not a stranger's.
+            for address in Set(specs.filter { $0.platform != .swarm }.map(\.hostAddress))
             where !published.contains(where: { $0.holds(address) }) && hostPorts.inUse(address) {
                 portsInUse.insert(address)
             }
         }
         var host = HostState(containers: containers, images: images, portsInUse: portsInUse)
+        let services = specs.filter { $0.platform == .swarm }
+        if !services.isEmpty {
+            host.swarmNodes = try await engine.swarmNodes()
+            // A service stands in for the environment's container (unless a container has its name).
+            for spec in services where host.swarmNodes != nil {
+                guard let service = try await engine.service(spec.containerName) else { continue }
+                host.tasks[service.name] = try await engine.tasks(ofService: service.id)
+                if !host.containers.contains(where: { $0.name == service.name }) {
+                    host.containers.append(service.asContainer)
+                }
+            }
+        }
         for spec in specs where spec.strategy == .blueGreen {
             host.networks[spec.networkName] = try await engine.network(spec.networkName)
         }

@@ -364,8 +364,14 @@ public struct Reconciler: Sendable {
             engine: engine, probe: probe, clock: clock, reporter: reporter, recorder: recorder, wallClock: wallClock,
             revision: progress.revision, unverifiedID: unverifiedID, abortAt: abortAt, secretFiles: secretFiles,
             proxies: proxies)
-        let strategy: any ReplaceStrategy =
-            spec.strategy == .blueGreen ? BlueGreenStrategy() : StopStartStrategy()
+        let strategy: any ReplaceStrategy
+        if spec.platform == .swarm {
+            strategy = SwarmStrategy()
+        } else if spec.strategy == .blueGreen {
+            strategy = BlueGreenStrategy()
+        } else {
+            strategy = StopStartStrategy()
+        }
         let outcome = await strategy.deploy(desired, plan: plan, host: host, context: context)
         // Content that converged here before and fails now (drift being corrected while a database
         // is down) is tried again on the next run: watch keeps healing it.

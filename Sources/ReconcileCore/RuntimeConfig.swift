@@ -27,6 +27,13 @@ public struct RuntimeConfig: Sendable, Equatable, Codable {
     /// `blue-green` when the container sits behind the environment's proxy (no host port of its
     /// own, on the proxy's network); absent for stop-first, so that older fingerprints stay valid.
     public var strategy: String?
+    /// `swarm` for a Swarm service, with its replicas, update policy, placement and publish mode;
+    /// all absent for a container, so that older fingerprints stay valid.
+    public var platform: String?
+    public var replicas: Int?
+    public var update: String?
+    public var placement: [String]?
+    public var publish: String?
 
     /// - Parameters:
     ///   - key: the host's fingerprint key; without it, every secret reads as unknown.
@@ -56,6 +63,13 @@ public struct RuntimeConfig: Sendable, Equatable, Codable {
         cpus = spec.cpus
         stopTimeout = Quantities.format(spec.stopTimeout)
         strategy = spec.strategy == .blueGreen ? DeployStrategy.blueGreen.rawValue : nil
+        if spec.platform == .swarm {
+            platform = Platform.swarm.rawValue
+            replicas = spec.swarm.replicas
+            update = spec.swarm.updateSummary
+            placement = spec.swarm.constraints.isEmpty ? nil : spec.swarm.constraints
+            publish = spec.swarm.publishMode.rawValue
+        }
         healthcheck = spec.dockerHealthcheck.map { check in
             check.test + [
                 "interval=\(Quantities.format(check.interval))", "timeout=\(Quantities.format(check.timeout))",

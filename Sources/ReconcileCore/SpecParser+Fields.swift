@@ -95,6 +95,7 @@ extension SpecParser {
                         + "`strategy: blue-green` or remove proxy")
             }
         }
+        readSwarm(fields, into: &spec, reader: &reader)
     }
 
     /// `engine: tcp://host:2376`, `engine: NAME` (a docker context), or
@@ -156,6 +157,78 @@ extension SpecParser {
             }
         }
         return target
+    }
+
+    /// `platform: swarm` and the keys only a Swarm service has (`replicas`, `update`, `placement`,
+    /// `publish`): reported where they are given without it, and where they cannot go together.
+    static func readSwarm(_ fields: [String: Node], into spec: inout EnvironmentSpec, reader: inout NodeReader) {
+        if let node = fields["platform"], let value = reader.choice(node, "platform", as: Platform.self) {
+            spec.platform = value
+        }
+        var settings = SwarmSettings()
+        if let node = fields["replicas"], let value = reader.int(node, "replicas", in: 1...1000) {
+            settings.replicas = value
+        }
+        if let node = fields["update"],
+            let update = reader.fields(
+                node, "update", known: ["parallelism", "delay", "order", "monitor", "failure_action"])
+        {
+            if let node = update["parallelism"], let value = reader.int(node, "update.parallelism", in: 1...1000) {
+                settings.parallelism = value
+            }
+            if let node = update["delay"], let value = reader.duration(node, "update.delay", in: Limits.swarmDelay) {
+                settings.delay = value
+            }
+            if let node = update["order"], let value = reader.choice(node, "update.order", as: SwarmSettings.Order.self)
+            {
+                settings.order = value
+            }
+            if let node = update["monitor"], let value = reader.duration(node, "update.monitor", in: Limits.swarmDelay)
+            {
+                settings.monitor = value
+            }
+            if let node = update["failure_action"],
+                let value = reader.choice(node, "update.failure_action", as: SwarmSettings.FailureAction.self)
+            {
+                settings.failureAction = value
+            }
+        }
+        if let node = fields["placement"], let placement = reader.fields(node, "placement", known: ["constraints"]),
+            let list = placement["constraints"], let constraints = reader.stringList(list, "placement.constraints")
+        {
+            for (index, constraint) in constraints.enumerated()
+            where !["==", "!="].contains(where: constraint.contains) {
+                reader.report(
+                    list, "placement.constraints[\(index)]",
+                    "\"\(constraint)\" is not a constraint (expected node.role==worker, node.labels.zone!=eu, …)")
+            }
+            settings.constraints = constraints
+        }
+        if let node = fields["publish"], let publish = reader.fields(node, "publish", known: ["mode"]),
+            let mode = publish["mode"],
+            let value = reader.choice(mode, "publish.mode", as: SwarmSettings.PublishMode.self)
+        {
+            settings.publishMode = value
+        }
+        spec.swarm = settings
+        if spec.platform != .swarm {
+            for key in ["replicas", "update", "placement", "publish"] {
+                if let node = fields[key] {
+                    reader.report(
+                        node, key, "is only used with platform: swarm; add `platform: swarm` or remove \(key)")
+                }
+            }
+        } else if spec.secretsMode == .file, let node = fields["secrets_mode"] {
+            reader.report(
+                node, "secrets_mode",
+                "file mounts files of this host, which other nodes do not have; use secrets_mode: env with "
+                    + "platform: swarm (Swarm secrets are not supported yet)")
+        } else if spec.strategy == .blueGreen, let node = fields["strategy"] {
+            reader.report(
+                node, "strategy",
+                "blue-green is for one container; a Swarm service rolls its tasks itself (update.order: start-first "
+                    + "starts each new task before its old one stops)")
+        }
     }
 
     /// A path from a file, relative to that file's folder unless absolute.
@@ -367,6 +440,8 @@ public enum Limits {
     /// The longest health gate: `startup + attempts × interval`.
     public static let gateBudget: Duration = .seconds(3600)
     public static let drainTimeout: ClosedRange<Duration> = .zero...(.seconds(3600))
+    /// `update.delay` and `update.monitor` of a Swarm service.
+    public static let swarmDelay: ClosedRange<Duration> = .zero...(.seconds(3600))
     /// `--lock-timeout`.
     public static let lockTimeout: ClosedRange<Duration> = .zero...(.seconds(86400))
 }

@@ -15,7 +15,8 @@ public enum SpecParser {
         "service", "environment", "image", "pull", "port", "container_port", "bind", "env", "secrets",
         "secrets_file", "secrets_mode", "command", "restart", "resources", "stop_timeout", "docker_healthcheck",
         "health",
-        "smoke", "performance", "backups", "approval", "strategy", "proxy", "notify", "engine",
+        "smoke", "performance", "backups", "approval", "strategy", "proxy", "notify", "engine", "platform", "replicas",
+        "update", "placement", "publish",
     ]
 
     /// A parsed spec with the position of each field, for checks across files.

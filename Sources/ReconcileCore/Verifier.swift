@@ -33,8 +33,9 @@ public struct Verifier: Sendable {
     /// `healthOnly` skips smoke and performance (used for a restored backup).
     /// `target` is where requests go: the environment's public port unless given (blue-green
     /// gates a new version at its own address, before the proxy sends it anything).
+    /// With `containerID` nil (a Swarm service: Swarm watches its own tasks), only the probes run.
     public func verify(
-        _ spec: EnvironmentSpec, containerID: String, startedAt: Duration, restartsBefore: Int,
+        _ spec: EnvironmentSpec, containerID: String?, startedAt: Duration, restartsBefore: Int,
         healthOnly: Bool = false, target: ProbeTarget? = nil
     ) async -> Verdict {
         var run = Run(
@@ -56,6 +57,11 @@ public struct Verifier: Sendable {
                 if let overdue = run.overdue() { return overdue }
                 let elapsed = clock.now() - startedAt
                 let container: ContainerSnapshot?
+                guard let containerID else {
+                    let answer = await run.get(spec.health.path)
+                    step = gate.probed(Judge.health(answer, spec.health), at: clock.now() - startedAt)
+                    continue
+                }
                 do {
                     // Within what is left of the gate: an engine (or the ssh link to it) that stops
                     // answering must not hold the gate past its deadline, and must be named as the cause.

@@ -146,9 +146,12 @@ public final class DockerEngine: ContainerEngine {
     /// `timeout` bounds the whole exchange, body included.
     func send(
         _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil,
-        operation: String, accept: Set<Int> = [200, 201, 204, 304], timeout: Duration = .seconds(60)
+        operation: String, accept: Set<Int> = [200, 201, 204, 304], timeout: Duration = .seconds(60),
+        headers: [(String, String)] = []
     ) async throws -> Response {
-        let request = makeRequest(method, path, query: query, body: body)
+        var building = makeRequest(method, path, query: query, body: body)
+        for (name, value) in headers { building.headers.add(name: name, value: value) }
+        let request = building
         let client = self.client
         let (status, collected): (Int, ByteBuffer)
         do {

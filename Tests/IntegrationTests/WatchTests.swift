@@ -121,7 +121,7 @@ struct WatchTests {
     @Test func anUnhealthyVersionIsRestartedAndRolledBackWhenItStaysBad() async throws {
         try await scene { fixture, workspace, port, state in
             let check =
-                "docker_healthcheck: {test: [CMD, /bin/busybox, wget, -q, -O, /dev/null, \"http://127.0.0.1:8080/health\"], interval: 500ms, timeout: 1s, retries: 1, start_period: 0s}"
+                "docker_healthcheck: {test: [CMD, /bin/busybox, wget, -q, -O, /dev/null, \"http://127.0.0.1:8080/health\"], interval: 500ms, timeout: 2s, retries: 2, start_period: 0s}"
             func write(_ image: String) throws -> String {
                 try workspace.write(
                     "environments/staging.yml",
@@ -138,6 +138,9 @@ struct WatchTests {
                 log: workspace.root.appendingPathComponent("watch.log").path)
             try await watch.waitFor("engine reachable")
             let name = "\(fixture.service)-staging"
+            // Healthy first (under load a first check can time out, and watch then restarts it).
+            let live = try #require(try await fixture.engine.inspectContainer(name))
+            _ = try await fixture.wait(for: live.id, within: .seconds(30)) { $0.health == "healthy" }
             try await Task.sleep(for: .seconds(1))
 
             // v2 stops serving /health: its healthcheck says unhealthy; watch restarts it, its gate
@@ -334,6 +337,8 @@ final class OwnEngine {
     private(set) var pid: pid_t = 0
     var socket: String { "\(root)/d.sock" }
     var host: String { "unix://\(socket)" }
+    /// The bridge's own address (a swarm's advertise address).
+    let address: String
 
     init() throws {
         let id = UUID().uuidString.prefix(6).lowercased()
@@ -341,6 +346,7 @@ final class OwnEngine {
         bridge = "rb\(id)"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let subnet = Int.random(in: 1...250)
+        address = "10.251.\(subnet).1"
         for command in [
             "ip link add \(bridge) type bridge", "ip addr add 10.251.\(subnet).1/24 dev \(bridge)",
             "ip link set \(bridge) up",

@@ -117,7 +117,7 @@ struct SpecParserTests {
         BadInput(
             name: "unknown key without a close match", yaml: minimal + "zzzzzz: 1\n",
             expected: [
-                #"staging.yml:4:1: zzzzzz: unknown key "zzzzzz"; expected one of: approval, backups, bind, command, container_port, docker_healthcheck, engine, env, environment, health, image, notify, performance, port, proxy, pull, resources, restart, secrets, secrets_file, secrets_mode, service, smoke, stop_timeout, strategy"#
+                #"staging.yml:4:1: zzzzzz: unknown key "zzzzzz"; expected one of: approval, backups, bind, command, container_port, docker_healthcheck, engine, env, environment, health, image, notify, performance, placement, platform, port, proxy, publish, pull, replicas, resources, restart, secrets, secrets_file, secrets_mode, service, smoke, stop_timeout, strategy, update"#
             ]),
         BadInput(
             name: "port as text", yaml: "service: a\nimage: b\nport: eighty\n",
@@ -288,6 +288,39 @@ struct SpecParserTests {
             issues(minimal + "engine: {host: ssh://a, tls: {ca: a, cert: b, key: c}}\n").joined().contains(
                 "is for a tcp:// engine"))
         #expect(issues(minimal + "engine: {hots: tcp://a:1}\n").joined().contains("did you mean \"host\""))
+    }
+
+    @Test func swarmKeysAreReadWithPlatformSwarmOnly() throws {
+        let spec = try parse(
+            minimal + """
+                platform: swarm
+                replicas: 3
+                update: {parallelism: 2, delay: 5s, order: start-first, monitor: 10s, failure_action: pause}
+                placement: {constraints: ["node.role==worker"]}
+                publish: {mode: host}
+
+                """
+        ).get().spec
+        #expect(spec.platform == .swarm)
+        #expect(spec.swarm.replicas == 3 && spec.swarm.parallelism == 2 && spec.swarm.delay == .seconds(5))
+        #expect(spec.swarm.order == .startFirst && spec.swarm.monitor == .seconds(10))
+        #expect(spec.swarm.failureAction == .pause && spec.swarm.publishMode == .host)
+        #expect(spec.swarm.constraints == ["node.role==worker"])
+        let config = RuntimeConfig(spec: spec, secretValues: [:])
+        #expect(config.platform == "swarm" && config.replicas == 3 && config.publish == "host")
+        // A container's fingerprint has none of it.
+        #expect(RuntimeConfig(spec: try parse(minimal).get().spec, secretValues: [:]).platform == nil)
+
+        #expect(issues(minimal + "replicas: 3\n").joined().contains("is only used with platform: swarm"))
+        #expect(issues(minimal + "platform: swarm\nreplicas: 0\n").joined().contains("replicas"))
+        #expect(issues(minimal + "platform: swarm\nupdate: {order: sideways}\n").joined().contains("update.order"))
+        #expect(
+            issues(minimal + "platform: swarm\nplacement: {constraints: [worker]}\n").joined().contains(
+                "not a constraint"))
+        #expect(
+            issues(minimal + "platform: swarm\nstrategy: blue-green\n").joined().contains(
+                "blue-green is for one container"))
+        #expect(issues(minimal + "platform: kubernetes\n").joined().contains("platform"))
     }
 
     @Test func binaryFileIsRefused() {

@@ -1,0 +1,160 @@
+/// Deploys a Swarm service (`platform: swarm`): creates it, or updates its spec and lets Swarm roll
+/// the tasks (its update policy: parallelism, delay, order, monitor, failure action), waits with a
+/// deadline of its own (Swarm never fails a stuck update by itself), then gates the service
+/// through its published port (health, smoke, performance). When anything fails it rolls back
+/// through Swarm (`rollback=previous`) and checks the previous spec serves again; a new service
+/// that fails is removed, as nothing served before it. The failing tasks' errors and last log lines
+/// are reported.
+struct SwarmStrategy: ReplaceStrategy {
+    /// How often tasks and the update's state are read while waiting.
+    var poll: Duration = .milliseconds(500)
+
+    func deploy(_ desired: DesiredEnvironment, plan: EnvironmentPlan, host: HostState, context: DeployContext) async
+        -> DeployOutcome
+    {
+        let spec = desired.spec
+        let engine = context.engine
+        var request = ContainerCreation(desired: desired, revision: context.revision, deployedAt: context.wallClock())
+        if let id = host.images[desired.imageKey]?.id { request.labels[Labels.serviceImageID] = id }
+        let current = host.containers.first { $0.name == spec.containerName && $0.isService }
+        switch plan.action {
+        case .inSync, .conflict:
+            return .converged("\(spec.containerName) is in sync")
+        case .create:
+            let id: String
+            do {
+                id = try await engine.createService(request, swarm: spec.swarm)
+            } catch {
+                return .refused("\(error); nothing was changed")
+            }
+            context.recorder.step(.gating) { $0.gatingID = id }
+            context.say(
+                spec, "create", "service \(spec.containerName) (\(id.prefix(12))), \(spec.swarm.replicas) replicas")
+            if let failure = await converge(spec, id: id, since: nil, context: context) {
+                context.recorder.versionFailedItsChecks()
+                try? await engine.removeService(id)
+                context.say(spec, "remove", "service \(spec.containerName): nothing served before it", ok: false)
+                return .rolledBack(failure: failure, restored: "nothing ran before; the new service was removed")
+            }
+            return .converged("\(spec.image) serving on port \(spec.port), \(spec.swarm.replicas) replicas")
+        case .replace, .start:
+            guard let current, let before = try? await engine.service(current.id) else {
+                return .refused("the service \(spec.containerName) is gone since the plan; nothing was changed")
+            }
+            var version = before.version
+            if plan.action == .replace {
+                do {
+                    try await engine.updateService(before.id, version: before.version, request, swarm: spec.swarm)
+                } catch {
+                    return .refused("\(error); nothing was changed")
+                }
+                version += 1
+                context.say(spec, "update", "service \(spec.containerName): \(spec.swarm.updateSummary)")
+            }
+            context.recorder.step(.gating) { $0.gatingID = before.id }
+            guard let failure = await converge(spec, id: before.id, since: version, context: context) else {
+                return .converged("\(spec.image) serving on port \(spec.port), \(spec.swarm.replicas) replicas")
+            }
+            context.recorder.versionFailedItsChecks()
+            context.recorder.step(.rollingBack)
+            return await rollBack(spec, id: before.id, failure: failure, context: context)
+        }
+    }
+
+    /// Waits for the service to run its replicas (an update: for Swarm to finish it), then gates it;
+    /// the failure, or nil when it serves.
+    func converge(_ spec: EnvironmentSpec, id: String, since version: UInt64?, context: DeployContext) async -> String?
+    {
+        let engine = context.engine
+        let started = context.clock.now()
+        let bound = spec.swarm.updateBound(health: spec.health)
+        while true {
+            if context.clock.now() - started > bound {
+                return await explain(
+                    "the service did not converge within \(Quantities.format(bound)) (Swarm does not give up on its "
+                        + "own)", spec: spec, id: id, context: context)
+            }
+            let service: ServiceSnapshot?
+            let tasks: [TaskSnapshot]
+            do {
+                service = try await engine.service(id)
+                tasks = try await engine.tasks(ofService: id)
+            } catch {
+                return "\(error)"
+            }
+            guard let service else { return "the service was removed during its deploy (docker service rm?)" }
+            let state = service.updateState
+            if version != nil, let state,
+                ["paused", "rollback_started", "rollback_paused", "rollback_completed"].contains(state)
+            {
+                return await explain(
+                    "Swarm stopped the update (\(state)\(service.updateMessage.map { ": \($0)" } ?? ""))", spec: spec,
+                    id: id, context: context)
+            }
+            let running = tasks.filter { $0.isRunning && $0.image == spec.image.description }.count
+            let updating = version != nil && state == "updating"
+            if running >= spec.swarm.replicas && !updating { break }
+            try? await context.clock.sleep(for: poll)
+        }
+        context.say(spec, "tasks", "\(spec.swarm.replicas) of \(spec.swarm.replicas) running", since: started)
+        let verdict = await context.verifier.verify(
+            spec, containerID: nil, startedAt: context.clock.now(), restartsBefore: 0)
+        for line in verdict.lines {
+            context.say(spec, "gate", line, ok: verdict.failure == nil || line != verdict.lines.last)
+        }
+        guard let failure = verdict.failure else { return nil }
+        return await explain(failure, spec: spec, id: id, context: context)
+    }
+
+    /// Rolls the service back to its previous spec through Swarm and checks that it serves.
+    func rollBack(_ spec: EnvironmentSpec, id: String, failure: String, context: DeployContext) async -> DeployOutcome {
+        let engine = context.engine
+        do {
+            guard let now = try await engine.service(id) else {
+                return .rollbackFailed(
+                    failure: failure, state: "the service was removed; nothing serves \(spec.containerName)")
+            }
+            if now.updateState != "rollback_completed" && now.updateState != "rollback_started" {
+                try await engine.rollbackService(id, version: now.version)
+            }
+            context.say(spec, "rollback", "service \(spec.containerName) to its previous spec (Swarm's rollback)")
+        } catch {
+            return .rollbackFailed(failure: failure, state: "Swarm's rollback was refused: \(error)")
+        }
+        let started = context.clock.now()
+        let bound = spec.swarm.updateBound(health: spec.forRestore.health)
+        while context.clock.now() - started < bound {
+            if let service = try? await engine.service(id), service.updateState == "rollback_completed" { break }
+            try? await context.clock.sleep(for: poll)
+        }
+        let verdict = await context.verifier.verify(
+            spec.forRestore, containerID: nil, startedAt: context.clock.now(), restartsBefore: 0, healthOnly: true)
+        if let again = verdict.failure {
+            return .rollbackFailed(
+                failure: failure,
+                state: "the previous spec was restored by Swarm but does not pass its health check: \(again)")
+        }
+        return .rolledBack(failure: failure, restored: "the previous spec serves again (Swarm's rollback)")
+    }
+
+    /// The failure with the failing tasks' errors and one's last log lines.
+    func explain(_ failure: String, spec: EnvironmentSpec, id: String, context: DeployContext) async -> String {
+        // This version's tasks only: the service's history holds earlier versions' failures too.
+        let tasks = ((try? await context.engine.tasks(ofService: id)) ?? []).filter {
+            $0.image == spec.image.description
+        }
+        let failing = tasks.filter { ["failed", "rejected"].contains($0.state) || ($0.error ?? "").isEmpty == false }
+        var text = failure
+        let errors = Array(Set(failing.compactMap { task in task.error.map { "\(task.state): \($0)" } })).sorted()
+        if !errors.isEmpty { text += "; failing tasks: " + errors.prefix(3).joined(separator: "; ") }
+        context.say(spec, "failed", text, ok: false)
+        if let container = (failing + tasks).compactMap(\.containerID).first,
+            let logs = try? await context.engine.logs(container, tail: 10), !logs.isEmpty
+        {
+            let lines = logs.split(separator: "\n").suffix(5).joined(separator: " | ")
+            context.say(spec, "logs", lines, ok: false)
+            text += "; last log lines: \(lines)"
+        }
+        return text
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import ReconcileCore
+import ReconcileTestSupport
+import Testing
+
+/// Issue 13, Swarm: `platform: swarm` on a one-node swarm of a dockerd the test starts (its own
+/// socket, data root and bridge; never `swarm init` on the shared engine), with `publish.mode:
+/// host` (ingress needs IPVS, which these machines' kernel lacks).
+@Suite(.timeLimit(.minutes(4)))
+struct SwarmTests {
+    @Test func createUpdateAndAFailedUpdateRolledBackThroughSwarm() async throws {
+        try await EngineFixture.with { fixture in
+            let own = try OwnEngine()
+            do {
+                try await own.start()
+                for image in ["reconcile-fixture:v1", "reconcile-fixture:v2", "reconcile-fixture:unhealthy-500"] {
+                    await own.load(image)
+                }
+                #expect(
+                    await OwnEngine.shell(
+                        "docker -H \(own.host) swarm init --advertise-addr \(own.address) >/dev/null") == 0)
+                try await scenario(fixture, own: own)
+            } catch {
+                await own.remove()
+                throw error
+            }
+            await own.remove()
+        }
+    }
+
+    func scenario(_ fixture: EngineFixture, own: OwnEngine) async throws {
+        let workspace = try Workspace()
+        let environment = ["RECONCILE_STATE_DIR": workspace.root.appendingPathComponent("state").path]
+        let port = try fixture.freePort()
+        func write(image: String, _ extra: String = "", order: String = "stop-first") throws -> String {
+            try workspace.write(
+                "environments/staging.yml",
+                """
+                service: \(fixture.service)
+                environment: staging
+                image: \(image)
+                pull: never
+                port: \(port)
+                container_port: 8080
+                stop_timeout: 1s
+                engine: \(own.host)
+                platform: swarm
+                publish: {mode: host}
+                update: {parallelism: 1, delay: 0s, monitor: 1s, order: \(order)}
+                health: {path: /health, startup: 1s, interval: 200ms, attempts: 5, timeout: 1s}
+                \(extra)
+                """)
+        }
+        func version() async throws -> String {
+            try await fixture.get(port: port, path: "/health", within: .seconds(10)).1
+        }
+
+        // Combinations that can never converge on one node are refused before anything changes.
+        let tooMany = try Binary.run(
+            ["diff", try write(image: "reconcile-fixture:v1", "replicas: 2")], environment: environment)
+        #expect(tooMany.code == 1, "\(tooMany.output)")
+        #expect(tooMany.output.contains("replicas: 2 with publish.mode: host needs 2 nodes"), "\(tooMany.output)")
+        let startFirst = try Binary.run(
+            ["apply", try write(image: "reconcile-fixture:v1", order: "start-first")],
+            environment: environment)
+        #expect(startFirst.code == 1, "\(startFirst.output)")
+        #expect(startFirst.output.contains("update.order: start-first with publish.mode: host"), "\(startFirst.output)")
+
+        // Create, then update: each gated through the published port.
+        let file = try write(image: "reconcile-fixture:v1")
+        let created = try Binary.run(["apply", file], environment: environment)
+        #expect(created.code == 0, "\(created.output)")
+        #expect(created.output.contains("create service \(fixture.service)-staging"), "\(created.output)")
+        #expect(try await version().contains(#""version":"v1""#))
+        let status = try Binary.run(["status", file], environment: environment)
+        #expect(status.output.contains("swarm: 1/1 running"), "\(status.output)")
+        let inSync = try Binary.run(["diff", file], environment: environment)
+        #expect(inSync.code == 0, "\(inSync.output)")
+
+        let updated = try Binary.run(["apply", try write(image: "reconcile-fixture:v2")], environment: environment)
+        #expect(updated.code == 0, "\(updated.output)")
+        #expect(try await version().contains(#""version":"v2""#))
+
+        // A version that fails its gate: rolled back through Swarm, v2 serves again, the failure
+        // is named with the failing task's log line; the same file is not tried again in a loop.
+        let failed = try Binary.run(
+            ["apply", try write(image: "reconcile-fixture:unhealthy-500")], environment: environment)
+        #expect(failed.code == 3, "\(failed.output)")
+        #expect(failed.output.contains("the previous spec serves again (Swarm's rollback)"), "\(failed.output)")
+        #expect(failed.output.contains("returned 500"), "\(failed.output)")
+        #expect(try await version().contains(#""version":"v2""#))
+        let again = try Binary.run(["apply", file], environment: environment)
+        #expect(again.code == 6, "\(again.output)")
+    }
+}

@@ -33,7 +33,8 @@ public protocol ContainerEngine: Sendable {
     func removeNetwork(_ name: String) async throws
     /// The last `tail` lines of a container's stdout and stderr.
     func logs(_ id: String, tail: Int) async throws -> String
-    /// Container events (create, start, die, stop, kill, destroy, rename, health_status) from now on;
+    /// Container events (create, start, die, stop, kill, destroy, rename, update, health_status, …) and
+    /// Swarm service events (update, remove) from now on;
     /// the stream ends (or throws) when the connection to the engine does.
     func events() -> AsyncThrowingStream<EngineEvent, Error>
     /// Releases connections; the engine must not be used afterwards.
@@ -152,6 +153,8 @@ public struct ActualConfig: Sendable, Equatable {
     public var restart: String
     public var memory: Int64
     public var nanoCPUs: Int64
+    /// A Swarm service's replicas (nil for a container).
+    public var replicas: Int?
 
     public init(
         image: String, env: [String], command: [String]?, bindings: [PublishedPort], restart: String, memory: Int64,
@@ -231,6 +234,8 @@ public struct EngineEvent: Sendable, Equatable {
     public var time: Date
     /// For `rename`: the name it had before.
     public var oldName: String?
+    /// A Swarm service's event (`update`, `remove`), not a container's.
+    public var isService = false
 
     public init(action: String, containerID: String, name: String?, time: Date) {
         self.action = action

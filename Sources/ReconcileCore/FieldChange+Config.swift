@@ -63,7 +63,12 @@ extension FieldChange {
             }
             add("ports", seen.isEmpty ? "none" : seen.joined(separator: ", "), portsRow(stored))
         }
-        if actual.restart != stored.restart, !(actual.restart.isEmpty && stored.restart == "no") {
+        if let replicas = actual.replicas, let wanted = stored.replicas, replicas != wanted {
+            add("replicas", String(replicas), String(wanted))
+        }
+        // A service's tasks restart by Swarm's policy, not the container's.
+        if stored.platform == nil, actual.restart != stored.restart, !(actual.restart.isEmpty && stored.restart == "no")
+        {
             add("restart", actual.restart.isEmpty ? "no" : actual.restart, stored.restart)
         }
         let memory = stored.memory.flatMap(Quantities.bytes) ?? 0

@@ -73,6 +73,9 @@ public struct ServiceSnapshot: Sendable, Equatable {
     public var updateState: String?
     public var updateMessage: String?
     public var publishedPorts: [PublishedPort]
+    /// What the service's spec says now (a `docker service update` by hand shows here, not in
+    /// its labels).
+    public var actual: ActualConfig?
 
     public init(
         id: String, name: String, version: UInt64, labels: [String: String], image: String, replicas: Int?,
@@ -96,6 +99,7 @@ public struct ServiceSnapshot: Sendable, Equatable {
             id: id, name: name, image: image, imageID: labels[Labels.serviceImageID] ?? "", state: .running,
             labels: labels, ports: publishedPorts)
         container.isService = true
+        container.actual = actual
         return container
     }
 }

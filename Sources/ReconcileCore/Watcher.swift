@@ -241,12 +241,18 @@ public final class Watcher: Sendable {
 
     /// The environment an event concerns: one that leaves the live container (or the proxy)
     /// not serving. Nil for everything else, the deploys' own steps on other names included.
-    func route(_ event: EngineEvent) -> String? {
-        let actions: Set<String> = ["die", "stop", "kill", "destroy", "pause", "health_status: unhealthy", "rename"]
+    public func route(_ event: EngineEvent) -> String? {
+        let actions: Set<String> = [
+            "die", "stop", "kill", "destroy", "pause", "health_status: unhealthy", "rename", "update", "remove",
+        ]
         guard actions.contains(event.action) else { return nil }
         return state.withLock { state in
             state.desired.first { _, desired in
                 let spec = desired.spec
+                // A Swarm service changed or removed by hand; its tasks' containers are Swarm's to heal.
+                if event.isService || spec.platform == .swarm {
+                    return event.isService && spec.platform == .swarm && event.name == spec.containerName
+                }
                 if event.action == "rename" { return event.oldName == spec.containerName }
                 return event.name == spec.containerName || event.name == spec.proxyName
             }?.key

@@ -248,7 +248,7 @@ extension DockerEngine {
 
     public func events() -> AsyncThrowingStream<EngineEvent, Error> {
         let filters =
-            #"{"type":["container"],"event":["create","start","restart","die","stop","kill","pause","unpause","destroy","rename","update","health_status"]}"#
+            #"{"type":["container","service"],"event":["create","start","restart","die","stop","kill","pause","unpause","destroy","rename","update","remove","health_status"]}"#
         let request = makeRequest(.GET, "/events", query: [("filters", filters)], body: nil)
         let client = self.client
         return AsyncThrowingStream { continuation in
@@ -271,7 +271,8 @@ extension DockerEngine {
     }
 
     static func event(from line: Data) -> EngineEvent? {
-        guard let decoded = try? JSONDecoder().decode(DockerDTO.Event.self, from: line), decoded.kind == "container",
+        guard let decoded = try? JSONDecoder().decode(DockerDTO.Event.self, from: line),
+            decoded.kind == "container" || decoded.kind == "service",
             let action = decoded.Action, let id = decoded.Actor?.ID
         else { return nil }
         let time =
@@ -280,6 +281,7 @@ extension DockerEngine {
         var event = EngineEvent(action: action, containerID: id, name: decoded.Actor?.Attributes?["name"], time: time)
         // Docker names the old name with its leading slash.
         event.oldName = decoded.Actor?.Attributes?["oldName"].map { String($0.trimmingPrefix("/")) }
+        event.isService = decoded.kind == "service"
         return event
     }
 }

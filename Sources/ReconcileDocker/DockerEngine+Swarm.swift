@@ -97,8 +97,20 @@ extension DockerDTO {
         struct VersionPart: Decodable { var Index: UInt64 }
         struct SpecPart: Decodable {
             struct Template: Decodable {
-                struct Container: Decodable { var Image: String? }
+                struct Container: Decodable {
+                    var Image: String?
+                    var Env: [String]?
+                    var Args: [String]?
+                }
+                struct Resources: Decodable {
+                    struct Limits: Decodable {
+                        var NanoCPUs: Int64?
+                        var MemoryBytes: Int64?
+                    }
+                    var Limits: Limits?
+                }
                 var ContainerSpec: Container?
+                var Resources: Resources?
             }
             struct Mode: Decodable {
                 struct Replicated: Decodable { var Replicas: Int? }
@@ -127,14 +139,24 @@ extension DockerDTO {
         var Endpoint: EndpointPart?
 
         var snapshot: ServiceSnapshot {
-            ServiceSnapshot(
-                id: ID, name: Spec.Name, version: Version.Index, labels: Spec.Labels ?? [:],
-                image: Spec.TaskTemplate?.ContainerSpec?.Image ?? "", replicas: Spec.Mode?.Replicated?.Replicas,
-                updateState: UpdateStatus?.State, updateMessage: UpdateStatus?.Message,
-                publishedPorts: (Endpoint?.Ports ?? []).compactMap { port in
-                    guard let published = port.PublishedPort, let target = port.TargetPort else { return nil }
-                    return PublishedPort(hostIP: "", hostPort: published, containerPort: target)
-                })
+            let ports = (Endpoint?.Ports ?? []).compactMap { port -> PublishedPort? in
+                guard let published = port.PublishedPort, let target = port.TargetPort else { return nil }
+                return PublishedPort(hostIP: "", hostPort: published, containerPort: target)
+            }
+            let container = Spec.TaskTemplate?.ContainerSpec
+            // The image as the spec names it, without the digest the CLI pins (`repo:tag@sha256:…`).
+            let image = (container?.Image ?? "").split(separator: "@").first.map(String.init) ?? ""
+            var service = ServiceSnapshot(
+                id: ID, name: Spec.Name, version: Version.Index, labels: Spec.Labels ?? [:], image: image,
+                replicas: Spec.Mode?.Replicated?.Replicas, updateState: UpdateStatus?.State,
+                updateMessage: UpdateStatus?.Message, publishedPorts: ports)
+            var actual = ActualConfig(
+                image: image, env: container?.Env ?? [], command: container?.Args, bindings: ports, restart: "",
+                memory: Spec.TaskTemplate?.Resources?.Limits?.MemoryBytes ?? 0,
+                nanoCPUs: Spec.TaskTemplate?.Resources?.Limits?.NanoCPUs ?? 0)
+            actual.replicas = Spec.Mode?.Replicated?.Replicas
+            service.actual = actual
+            return service
         }
     }
 
@@ -161,7 +183,8 @@ extension DockerDTO {
         var snapshot: TaskSnapshot {
             TaskSnapshot(
                 id: ID, node: NodeID ?? "", slot: Slot, state: Status?.State ?? "", desiredState: DesiredState ?? "",
-                message: Status?.Message ?? "", error: Status?.Err, image: Spec?.ContainerSpec?.Image ?? "",
+                message: Status?.Message ?? "", error: Status?.Err,
+                image: (Spec?.ContainerSpec?.Image ?? "").split(separator: "@").first.map(String.init) ?? "",
                 containerID: Status?.ContainerStatus?.ContainerID)
         }
     }

@@ -91,5 +91,21 @@ struct SwarmTests {
         #expect(try await version().contains(#""version":"v2""#))
         let again = try Binary.run(["apply", file], environment: environment)
         #expect(again.code == 6, "\(again.output)")
+
+        // watch: a service changed by hand (`docker service update --image`) is put back from the
+        // service's own event, not at the interval (an hour).
+        let good = try write(image: "reconcile-fixture:v2")
+        let watch = try WatchTests.Watch(
+            [good, "--interval", "1h"], environment: environment,
+            log: workspace.root.appendingPathComponent("watch.log").path)
+        try await watch.waitFor("engine reachable")
+        try await Task.sleep(for: .seconds(2))
+        #expect(
+            await OwnEngine.shell(
+                "docker -H \(own.host) service update --detach --image reconcile-fixture:v1 \(fixture.service)-staging "
+                    + ">/dev/null") == 0)
+        try await watch.waitFor("staging: drift-corrected (event", within: .seconds(90))
+        #expect(try await version().contains(#""version":"v2""#))
+        #expect(await watch.stop() == 0, "\(watch.output)")
     }
 }

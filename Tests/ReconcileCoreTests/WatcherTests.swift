@@ -140,6 +140,33 @@ struct WatcherTests {
         #expect(!Watcher.wantsRetry(.converged("ok")))
     }
 
+    @Test func aSwarmServiceIsWokenByItsServiceEventsNotItsTasksContainers() async throws {
+        let engine = FakeEngine()
+        engine.keepEventsOpen()
+        let probe = Probe()
+        var swarm = spec("production")
+        swarm.spec.platform = .swarm
+        let loaded = Locked<[Watcher.Loaded]>([.environment(spec("staging")), .environment(swarm)])
+        let watcher = watcher(engine, probe, loaded: loaded)
+        let run = Task { await watcher.run() }
+        try await until { probe.count("staging") == 1 && probe.count("production") == 1 }
+        var service = event("update", "app-production")
+        service.isService = true
+        #expect(watcher.route(service) == "app-production")
+        service.action = "remove"
+        #expect(watcher.route(service) == "app-production")
+        // A task's container dying is Swarm's to heal; a container named as the service is not it.
+        #expect(watcher.route(event("die", "app-production.1.x7k2")) == nil)
+        #expect(watcher.route(event("die", "app-production")) == nil)
+        // A container's `docker update` is drift of the container environment.
+        #expect(watcher.route(event("update", "app-staging")) == "app-staging")
+        var staging = event("update", "app-staging")
+        staging.isService = true
+        #expect(watcher.route(staging) == nil, "a service named like a container environment woke it")
+        watcher.stop()
+        await run.value
+    }
+
     @Test func aSlowEnvironmentDoesNotHoldUpAnother() async throws {
         let engine = FakeEngine()
         engine.keepEventsOpen()

@@ -10,4 +10,5 @@ echo "machine: $(nproc) cores, $(uname -r), $(docker version --format 'dockerd {
 "$(dirname "$0")/bench-apply.sh" "$BIN/reconcile"
 "$(dirname "$0")/bench-bluegreen.sh" "$BIN/reconcile"
 "$(dirname "$0")/bench-watch.sh" "$BIN/reconcile"
+"$(dirname "$0")/bench-engines.sh" "$BIN/reconcile"
 "$(dirname "$0")/bench-git.sh" "$BIN/reconcile" 1000 15

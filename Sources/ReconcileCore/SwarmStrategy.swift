@@ -147,14 +147,11 @@ struct SwarmStrategy: ReplaceStrategy {
         var text = failure
         let errors = Array(Set(failing.compactMap { task in task.error.map { "\(task.state): \($0)" } })).sorted()
         if !errors.isEmpty { text += "; failing tasks: " + errors.prefix(3).joined(separator: "; ") }
-        context.say(spec, "failed", text, ok: false)
-        if let container = (failing + tasks).compactMap(\.containerID).first,
-            let logs = try? await context.engine.logs(container, tail: 10), !logs.isEmpty
-        {
-            let lines = logs.split(separator: "\n").suffix(5).joined(separator: " | ")
-            context.say(spec, "logs", lines, ok: false)
-            text += "; last log lines: \(lines)"
+        // A task's container on this node has the log lines; on another node there are none to read.
+        if let container = (failing + tasks).compactMap(\.containerID).first {
+            return await context.failed(spec, container, text)
         }
+        context.say(spec, "failed", text, ok: false)
         return text
     }
 }

@@ -16,9 +16,11 @@ struct SwarmTests {
                 for image in ["reconcile-fixture:v1", "reconcile-fixture:v2", "reconcile-fixture:unhealthy-500"] {
                     await own.load(image)
                 }
+                // Its own port for the swarm's API (2377 may be another swarm's on this machine).
                 #expect(
                     await OwnEngine.shell(
-                        "docker -H \(own.host) swarm init --advertise-addr \(own.address) >/dev/null") == 0)
+                        "docker -H \(own.host) swarm init --advertise-addr \(own.address) "
+                            + "--listen-addr \(own.address):\(try fixture.freePort()) >/dev/null") == 0)
                 try await scenario(fixture, own: own)
             } catch {
                 await own.remove()

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Several engines (issue 13; bench.sh calls this with the release binary): 20 environments, 10 on
+# the shared engine and 10 on a dockerd this script starts (its own socket, data root and bridge),
+# converged once; then `diff` and a no-op `apply` over all 20, BENCH_ENGINE_RUNS (10) runs each,
+# wall time. Then a one-replica Swarm update on that dockerd made a one-node swarm.
+set -euo pipefail
+BIN=$1
+RUNS=${BENCH_ENGINE_RUNS:-10}
+BASE=${BENCH_ENGINE_PORT:-18900}
+work=$(mktemp -d)
+id=$$
+bridge="rbe$id"
+sock="$work/dd/d.sock"
+export RECONCILE_STATE_DIR="$work/state"
+service="bench-engines-$id"
+cleanup() {
+    docker ps -aq --filter "name=^${service}-" | xargs -r docker rm -f >/dev/null
+    if [ -f "$work/dd/pid" ]; then
+        # A swarm manager takes a while to stop: wait for it, then make sure.
+        pid=$(cat "$work/dd/pid")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    grep " $work/" /proc/mounts | awk '{ print $2 }' | sort -r | xargs -r umount -l 2>/dev/null || true
+    ip link del "$bridge" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/dd" "$work/environments"
+ip link add "$bridge" type bridge
+ip addr add "10.250.$((id % 250)).1/24" dev "$bridge"
+ip link set "$bridge" up
+dockerd --data-root "$work/dd/data" --exec-root "$work/dd/exec" --pidfile "$work/dd/pid" -H "unix://$sock" \
+    --bridge "$bridge" --iptables=false >"$work/dd/log" 2>&1 &
+for _ in $(seq 1 120); do docker -H "unix://$sock" version >/dev/null 2>&1 && break; sleep 0.25; done
+docker save reconcile-fixture:v1 reconcile-fixture:v2 | docker -H "unix://$sock" load >/dev/null
+
+for i in $(seq 0 19); do
+    engine=""
+    if [ "$i" -ge 10 ]; then engine="engine: unix://$sock"; fi
+    cat >"$work/environments/e$i.yml" <<YAML
+service: $service
+environment: e$i
+image: reconcile-fixture:v1
+pull: never
+port: $((BASE + i))
+container_port: 8080
+stop_timeout: 1s
+health: {path: /health, startup: 2s, interval: 200ms, attempts: 5, timeout: 1s}
+$engine
+YAML
+done
+"$BIN" apply "$work/environments" >/dev/null
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+for command in diff apply; do
+    times=()
+    for _ in $(seq 1 "$RUNS"); do
+        t0=$(now_ms)
+        "$BIN" "$command" "$work/environments" >/dev/null
+        times+=($(($(now_ms) - t0)))
+    done
+    echo "$command over 20 environments on 2 engines, nothing to change, $RUNS runs: ms ${times[*]} (median $(printf '%s\n' "${times[@]}" | median))"
+done
+
+# Swarm: a one-node swarm on the script's dockerd, one replica on a host-mode port.
+docker -H "unix://$sock" swarm init --advertise-addr "10.250.$((id % 250)).1" --listen-addr "10.250.$((id % 250)).1:$((BASE + 30))" >/dev/null
+swarm() {
+    cat >"$work/swarm.yml" <<YAML
+service: $service
+environment: swarm
+image: reconcile-fixture:$1
+pull: never
+port: $((BASE + 20))
+container_port: 8080
+stop_timeout: 1s
+engine: unix://$sock
+platform: swarm
+publish: {mode: host}
+update: {parallelism: 1, delay: 0s, monitor: 1s, order: stop-first}
+health: {path: /health, startup: 1s, interval: 200ms, attempts: 10, timeout: 1s}
+YAML
+    t0=$(now_ms)
+    "$BIN" apply "$work/swarm.yml" >/dev/null
+    echo "swarm: apply of $1 ($2): $(($(now_ms) - t0)) ms"
+}
+swarm v1 "create the service"
+swarm v2 "rolling update, 1 replica"

@@ -226,6 +226,7 @@ struct WatchSession: Sendable {
             report: { self.report($0) })
         hooks.inSyncOnInterval = { engine, desired in await self.inSync(engine, desired) }
         hooks.seen = { event in self.inspections.forget(event.containerID) }
+        hooks.refresh = { desired in self.refresh(desired) }
         return hooks
     }
 
@@ -254,6 +255,19 @@ struct WatchSession: Sendable {
         let plan = Differ.plan(desired, host: host)
         guard plan.action == .inSync, !plan.hasChanges, plan.lockedBy == nil else { return nil }
         return Reconciler.Result(outcome: .unchanged, plan: plan, seconds: (ContinuousClock.now - now).seconds)
+    }
+
+    /// The environment as its file says now (parsed again only when the file changed); nil when
+    /// the file no longer validates or names it, or names another engine.
+    func refresh(_ desired: DesiredEnvironment) -> DesiredEnvironment? {
+        let followed = target.withLock { $0 }
+        guard
+            let spec = (try? cachedSpecs(desired.spec.file))?.first(where: {
+                $0.containerName == desired.spec.containerName && $0.engine == followed
+            })
+        else { return nil }
+        guard spec != desired.spec else { return desired }
+        return Planning.desiredEnvironment(spec, key: key, context: context)
     }
 
     /// The engines the files that validate now name, in the files' order.

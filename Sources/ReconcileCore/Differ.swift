@@ -214,6 +214,13 @@ public enum Differ {
                 FieldChange(
                     field: "network", old: "not on \(spec.networkName) (changed by hand)", new: spec.networkName))
         }
+        // Stop-first publishes through the default bridge: a container disconnected from every
+        // network (docker network disconnect) runs but answers nothing.
+        if spec.strategy == .stopFirst, spec.platform == .container, !current.isService, current.state == .running,
+            current.actual != nil, current.networks.isEmpty
+        {
+            changes.append(FieldChange(field: "network", old: "none (disconnected by hand)", new: "bridge"))
+        }
         let wanted = desired.pin?.id ?? host.images[spec.image.description]?.id
         if let wanted, wanted != current.imageID, !changes.contains(where: { $0.field == "image" }) {
             let why = desired.pin.map { "as revision \(String($0.revision.prefix(12))) ran it" } ?? "the tag has moved"

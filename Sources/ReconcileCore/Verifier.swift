@@ -50,6 +50,13 @@ public struct Verifier: Sendable {
                 run.lines.append("health \(spec.health.path) ok after \(Self.seconds(after)) (attempt \(attempt))")
                 return healthOnly ? Verdict(failure: nil, lines: run.lines) : await run.checks()
             case .failed(let reason):
+                // Probes that failed while the engine could not be reached are the engine's failure,
+                // not the version's (dockerd killed mid-gate): not remembered as a bad version.
+                if let lost = run.engineLost {
+                    return Verdict(
+                        failure: "\(reason); the Docker engine stopped answering during the gate (\(lost))",
+                        lines: run.lines, interfered: true)
+                }
                 return Verdict(failure: reason, lines: run.lines)
             case .probe(let delay):
                 if let overdue = run.overdue() { return overdue }
@@ -68,6 +75,7 @@ public struct Verifier: Sendable {
                     container = try await Deadline.run(max(.milliseconds(1), run.left)) {
                         try await engine.inspectContainer(containerID)
                     }
+                    run.engineLost = nil
                 } catch is DeadlineExceeded {
                     return Verdict(
                         failure: "the Docker engine did not answer during the gate (an inspect of the container took "
@@ -76,6 +84,7 @@ public struct Verifier: Sendable {
                         lines: run.lines, interfered: true)
                 } catch {
                     // The engine answered with an error; the probe below still tells whether it serves.
+                    if case EngineError.unreachable = error { run.engineLost = "\(error)" }
                     container = ContainerSnapshot(id: containerID, name: "", image: "", imageID: "", state: .running)
                 }
                 guard let container else {
@@ -113,6 +122,8 @@ public struct Verifier: Sendable {
         let bound: Duration
         let target: ProbeTarget
         var lines: [String] = []
+        /// Why the engine could not be reached at the last look, while it could not.
+        var engineLost: String?
 
         var left: Duration { max(.zero, deadline - verifier.clock.now()) }
 

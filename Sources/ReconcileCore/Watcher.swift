@@ -86,6 +86,11 @@ public final class Watcher: Sendable {
         /// Every container event the engine reports, routed or not (what it kept of a container
         /// is stale now).
         public var seen: (@Sendable (EngineEvent) -> Void)? = nil
+        /// Reads the environment's file again before a reconcile between passes (an event, a
+        /// retry): what it says now, or nil when it no longer validates or names the environment.
+        /// Without it, such a reconcile would apply the file as the last pass read it, undoing a
+        /// newer apply made by hand.
+        public var refresh: (@Sendable (DesiredEnvironment) -> DesiredEnvironment?)? = nil
 
         public init(
             connect: @escaping @Sendable () async throws -> any ContainerEngine,
@@ -356,7 +361,11 @@ public final class Watcher: Sendable {
             if isStopping { break }
             if trigger == .event { try? await clock.sleep(for: configuration.debounce) }
             await enter()
-            let (engine, desired) = state.withLock { ($0.engine, $0.desired[key]) }
+            var (engine, desired) = state.withLock { ($0.engine, $0.desired[key]) }
+            if [.event, .retry].contains(trigger), let refresh = hooks.refresh, let known = desired {
+                desired = refresh(known)
+                if let fresh = desired { state.withLock { $0.desired[key] = fresh } }
+            }
             guard let engine, let desired, !isStopping else {
                 leave()
                 continue

@@ -9,7 +9,7 @@ import Testing
 @Suite(.timeLimit(.minutes(3)))
 struct DriftTests {
     enum Drift: String, CaseIterable, Sendable {
-        case removed, stopped, killed, anotherImageWithCopiedLabels, otherSettingsWithCopiedLabels
+        case removed, stopped, killed, anotherImageWithCopiedLabels, otherSettingsWithCopiedLabels, disconnected
     }
 
     @Test(arguments: Drift.allCases)
@@ -31,6 +31,12 @@ struct DriftTests {
                 #expect(await Spawn.finished(try Spawn.start("/usr/bin/env", ["docker", "kill", live.id])) == 0)
                 _ = try await scene.fixture.wait(for: live.id) { $0.state == .exited }
                 expected = "state: exited → running"
+            case .disconnected:
+                // Running, but on no network: it answers nothing (found by an attack helper).
+                let disconnect = try Spawn.start(
+                    "/usr/bin/env", ["docker", "network", "disconnect", "bridge", live.id])
+                #expect(await Spawn.finished(disconnect) == 0)
+                expected = "network: none (disconnected by hand) → bridge"
             case .anotherImageWithCopiedLabels, .otherSettingsWithCopiedLabels:
                 try await engine.removeContainer(live.id, force: true)
                 let other = drift == .anotherImageWithCopiedLabels

@@ -526,6 +526,33 @@ struct ReconcilerTests {
         #expect(ContinuousClock.now - started < quick.gateBound() + .seconds(10))
     }
 
+    /// A dockerd killed during the gate: the probes fail because the engine is gone, and the
+    /// verdict says so and is not the version's (it must not be remembered as known-bad).
+    @Test func aGateFailedWhileTheEngineWasGoneIsNotTheVersionsFailure() async throws {
+        var quick = spec
+        quick.health.startup = .zero
+        quick.health.attempts = 2
+        quick.health.interval = .milliseconds(10)
+        let engine = FakeEngine(images: ["acme/app:v1": image])
+        let id = try await engine.createContainer(
+            ContainerCreation(desired: DesiredEnvironment(spec: quick), deployedAt: Date()))
+        try await engine.startContainer(id)
+        await engine.fail("inspect", with: .unreachable(endpoint: "unix:///d.sock", reason: "connection refused"))
+        let refused = ScriptedProbe { _, _ in HTTPAnswer(status: nil, error: "connection refused") }
+        let verdict = await Verifier(engine: engine, probe: refused, clock: ManualClock()).verify(
+            quick, containerID: id, startedAt: .zero, restartsBefore: 0)
+        #expect(verdict.interfered, "\(verdict)")
+        #expect(verdict.failure?.contains("the Docker engine stopped answering during the gate") == true)
+        // The engine answering again before the end: the version's own failure.
+        let answering = FakeEngine(images: ["acme/app:v1": image])
+        let other = try await answering.createContainer(
+            ContainerCreation(desired: DesiredEnvironment(spec: quick), deployedAt: Date()))
+        try await answering.startContainer(other)
+        let own = await Verifier(engine: answering, probe: refused, clock: ManualClock()).verify(
+            quick, containerID: other, startedAt: .zero, restartsBefore: 0)
+        #expect(!own.interfered && own.failure != nil)
+    }
+
     /// Issue 8, class 10: a failed rollback says what really runs, not a fixed sentence.
     @Test func aFailedRollbackDescribesWhatIsReallyThere() async throws {
         let old = oldSpec

@@ -17,6 +17,8 @@ struct WatcherTests {
         let inFlight = Locked((now: 0, most: 0))
         /// Outcomes the next reconciles return, first first; `unchanged` once it is empty.
         let outcomes = Locked([DeployOutcome]())
+        /// The image each reconcile was given, in order.
+        let images = Locked([String]())
 
         func count(_ name: String) -> Int { reconciles.withLock { $0[name] ?? 0 } }
         var lines: [String] { reports.withLock { $0 } }
@@ -54,6 +56,7 @@ struct WatcherTests {
                     if delay > .zero { try? await Task.sleep(for: delay) }
                     probe.inFlight.withLock { $0.now -= 1 }
                     probe.reconciles.withLock { $0[desired.spec.environment, default: 0] += 1 }
+                    probe.images.withLock { $0.append(desired.spec.image.description) }
                     let outcome = probe.outcomes.withLock { $0.isEmpty ? .unchanged : $0.removeFirst() }
                     return Reconciler.Result(outcome: outcome, plan: nil, seconds: 0)
                 },
@@ -167,6 +170,42 @@ struct WatcherTests {
         await run.value
     }
 
+    @Test func aReconcileBetweenPassesAppliesTheFileAsItIsNowNotAsThePassReadIt() async throws {
+        let engine = FakeEngine()
+        engine.keepEventsOpen()
+        let probe = Probe()
+        let loaded = Locked<[Watcher.Loaded]>([.environment(spec("staging"))])
+        let now = Locked<DesiredEnvironment?>(nil)
+        let watcher = Watcher(
+            configuration: .init(interval: .seconds(3600), debounce: .milliseconds(50)),
+            hooks: {
+                var hooks = Watcher.Hooks(
+                    connect: { engine }, load: { loaded.withLock { $0 } },
+                    reconcile: { _, desired, _ in
+                        probe.images.withLock { $0.append(desired.spec.image.description) }
+                        return Reconciler.Result(outcome: .unchanged, plan: nil, seconds: 0)
+                    }, report: { _ in })
+                hooks.refresh = { desired in now.withLock { $0 } }
+                return hooks
+            }(), clock: SystemClock())
+        let run = Task { await watcher.run() }
+        try await until { probe.images.withLock { $0 } == ["acme/app:v1"] }
+        // The file now says v2 (an apply by hand applied it); an event comes before the next pass.
+        var newer = spec("staging")
+        newer.spec.image = ImageReference(repository: "acme/app", tag: "v2")
+        now.withLock { $0 = newer }
+        engine.emit(event("die", "app-staging"))
+        try await until { probe.images.withLock { $0.count } == 2 }
+        #expect(probe.images.withLock { $0 } == ["acme/app:v1", "acme/app:v2"])
+        // A file that no longer validates: the event changes nothing.
+        now.withLock { $0 = nil }
+        engine.emit(event("die", "app-staging"))
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(probe.images.withLock { $0.count } == 2)
+        watcher.stop()
+        await run.value
+    }
+
     @Test func aSlowEnvironmentDoesNotHoldUpAnother() async throws {
         let engine = FakeEngine()
         engine.keepEventsOpen()
@@ -275,6 +314,7 @@ struct WatcherTests {
                     try? await Task.sleep(for: .milliseconds(200))
                     probe.inFlight.withLock { $0.now -= 1 }
                     probe.reconciles.withLock { $0[desired.spec.environment, default: 0] += 1 }
+                    probe.images.withLock { $0.append(desired.spec.image.description) }
                     let outcome = probe.outcomes.withLock { $0.isEmpty ? .unchanged : $0.removeFirst() }
                     return Reconciler.Result(outcome: outcome, plan: nil, seconds: 0)
                 }, report: { _ in }),

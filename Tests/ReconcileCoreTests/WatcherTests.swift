@@ -269,7 +269,7 @@ struct WatcherTests {
         probe.slow.withLock { $0 = .milliseconds(500) }
         let watcher = watcher(engine, probe, loaded: Locked([.environment(spec("staging"))]))
         let run = Task { await watcher.run() }
-        try await Task.sleep(for: .milliseconds(150))
+        try await until { probe.inFlight.withLock { $0.now } == 1 }
         watcher.stop()
         await run.value
         #expect(probe.count("staging") == 1, "the reconcile in progress was cut off")

@@ -80,3 +80,25 @@ extension ContainerCreation {
         return formatter.string(from: date)
     }
 }
+
+/// Text that may hold secret values (a container's log lines), with each value hidden.
+public struct Redactions: Sendable {
+    private let values: [String]
+
+    public init() { values = [] }
+
+    init(values: [String]) {
+        // The longest first, so that a value inside another is not left half shown.
+        self.values = Set(values).filter { !$0.isEmpty }.sorted { $0.count > $1.count }
+    }
+
+    /// `text` with every secret value in it replaced by `[secret]`.
+    public func apply(_ text: String) -> String {
+        values.reduce(text) { shown, value in shown.replacingOccurrences(of: value, with: "[secret]") }
+    }
+}
+
+extension DesiredEnvironment {
+    /// What hides this environment's secret values in text shown or stored.
+    public var redactions: Redactions { Redactions(values: Array(secretValues.values)) }
+}

@@ -162,6 +162,9 @@ public struct DeployContext: Sendable {
     public var secretFiles: (any SecretFileStore)?
     /// The blue-green proxies' folders and runtime API; nil when none is set up.
     public var proxies: (any ProxyRuntime)?
+    /// Hides the environment's secret values: a failed container's log lines may print them, and
+    /// those lines go to the output, the journal and the failed-revision record.
+    public var redactions = Redactions()
 
     public init(
         engine: any ContainerEngine, probe: any HealthProbe, clock: any DeployClock, reporter: any DeployReporter,
@@ -205,7 +208,7 @@ public struct DeployContext: Sendable {
     func failed(_ spec: EnvironmentSpec, _ id: String, _ failure: String) async -> String {
         say(spec, "failed", failure, ok: false)
         guard let logs = try? await engine.logs(id, tail: 10), !logs.isEmpty else { return failure }
-        let lines = logs.split(separator: "\n").suffix(5).joined(separator: " | ")
+        let lines = redactions.apply(logs.split(separator: "\n").suffix(5).joined(separator: " | "))
         say(spec, "logs", lines, ok: false)
         return failure + "; last log lines: \(lines)"
     }

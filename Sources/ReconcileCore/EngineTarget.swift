@@ -58,12 +58,18 @@ public struct EngineTarget: Sendable, Hashable, CustomStringConvertible {
         }
         if lower.hasPrefix("tcp://") {
             let address = text.dropFirst(6).prefix { $0 != "/" }
+            // Never echoed: it may hold a password.
+            if address.contains("@") {
+                return "a tcp:// engine takes no user or password (Docker authenticates TCP clients by TLS "
+                    + "certificates: engine.tls)"
+            }
             guard let colon = address.lastIndex(of: ":"), colon > address.startIndex,
                 let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port)
             else { return "expected tcp://HOST:PORT (2376 is Docker's TLS port), got \"\(text)\"" }
             return nil
         }
         if lower.hasPrefix("ssh://") { return text.count > 6 ? nil : "expected ssh://[USER@]HOST[:PORT]" }
+        if text.contains("@") { return "expected unix://, tcp:// or ssh://, or the name of a docker context" }
         return "expected unix://, tcp:// or ssh://, or the name of a docker context, got \"\(text)\""
     }
 

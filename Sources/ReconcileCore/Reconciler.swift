@@ -360,10 +360,11 @@ public struct Reconciler: Sendable {
             return .refused("\(error); nothing was changed")
         }
         progress.revision = await revision(of: desired)
-        let context = DeployContext(
+        var context = DeployContext(
             engine: engine, probe: probe, clock: clock, reporter: reporter, recorder: recorder, wallClock: wallClock,
             revision: progress.revision, unverifiedID: unverifiedID, abortAt: abortAt, secretFiles: secretFiles,
             proxies: proxies)
+        context.redactions = desired.redactions
         let strategy: any ReplaceStrategy
         if spec.platform == .swarm {
             strategy = SwarmStrategy()

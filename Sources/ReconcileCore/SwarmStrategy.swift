@@ -25,16 +25,21 @@ struct SwarmStrategy: ReplaceStrategy {
             do {
                 id = try await engine.createService(request, swarm: spec.swarm)
             } catch {
-                return .refused("\(error); nothing was changed")
+                // The answer may be lost after the engine made it: then it is this deploy's service.
+                guard let made = try? await engine.service(spec.containerName),
+                    made.labels[Labels.fingerprint] == request.labels[Labels.fingerprint]
+                else { return .refused("\(error); nothing was changed") }
+                context.say(spec, "create", "no answer from the engine, but it made the service: \(error)", ok: false)
+                id = made.id
             }
             context.recorder.step(.gating) { $0.gatingID = id }
             context.say(
                 spec, "create", "service \(spec.containerName) (\(id.prefix(12))), \(spec.swarm.replicas) replicas")
             if let failure = await converge(spec, id: id, since: nil, context: context) {
-                context.recorder.versionFailedItsChecks()
+                if !failure.interfered { context.recorder.versionFailedItsChecks() }
                 try? await engine.removeService(id)
                 context.say(spec, "remove", "service \(spec.containerName): nothing served before it", ok: false)
-                return .rolledBack(failure: failure, restored: "nothing ran before; the new service was removed")
+                return .rolledBack(failure: failure.reason, restored: "nothing ran before; the new service was removed")
             }
             return .converged("\(spec.image) serving on port \(spec.port), \(spec.swarm.replicas) replicas")
         case .replace, .start:
@@ -46,7 +51,13 @@ struct SwarmStrategy: ReplaceStrategy {
                 do {
                     try await engine.updateService(before.id, version: before.version, request, swarm: spec.swarm)
                 } catch {
-                    return .refused("\(error); nothing was changed")
+                    // The answer may be lost after the engine updated it: the new spec is then live
+                    // and must be gated (and rolled back), not called unchanged.
+                    guard let after = try? await engine.service(before.id), after.version > before.version,
+                        after.labels[Labels.fingerprint] == request.labels[Labels.fingerprint]
+                    else { return .refused("\(error); nothing was changed") }
+                    context.say(
+                        spec, "update", "no answer from the engine, but it took the update: \(error)", ok: false)
                 }
                 version += 1
                 context.say(spec, "update", "service \(spec.containerName): \(spec.swarm.updateSummary)")
@@ -55,24 +66,38 @@ struct SwarmStrategy: ReplaceStrategy {
             guard let failure = await converge(spec, id: before.id, since: version, context: context) else {
                 return .converged("\(spec.image) serving on port \(spec.port), \(spec.swarm.replicas) replicas")
             }
-            context.recorder.versionFailedItsChecks()
+            if !failure.interfered { context.recorder.versionFailedItsChecks() }
             context.recorder.step(.rollingBack)
-            return await rollBack(spec, id: before.id, failure: failure, context: context)
+            return await rollBack(spec, id: before.id, failure: failure.reason, context: context)
         }
     }
 
+    /// Why a Swarm deploy failed, and whether that was the version's doing.
+    struct Failure {
+        var reason: String
+        /// The service was removed, or the engine stopped answering: not the version's failure.
+        var interfered = false
+    }
+
+    /// The longest reconcile waits for Swarm, however many replicas: beyond it a person must look.
+    static let longestWait: Duration = .seconds(1800)
+    /// How long tasks may wait for a node (`no suitable node`) before the deploy fails.
+    static let unschedulable: Duration = .seconds(30)
+
     /// Waits for the service to run its replicas (an update: for Swarm to finish it), then gates it;
     /// the failure, or nil when it serves.
-    func converge(_ spec: EnvironmentSpec, id: String, since version: UInt64?, context: DeployContext) async -> String?
+    func converge(_ spec: EnvironmentSpec, id: String, since version: UInt64?, context: DeployContext) async -> Failure?
     {
         let engine = context.engine
         let started = context.clock.now()
-        let bound = spec.swarm.updateBound(health: spec.health)
+        let bound = min(spec.swarm.updateBound(health: spec.health), Self.longestWait)
+        var stuckSince: Duration?
         while true {
             if context.clock.now() - started > bound {
-                return await explain(
-                    "the service did not converge within \(Quantities.format(bound)) (Swarm does not give up on its "
-                        + "own)", spec: spec, id: id, context: context)
+                return Failure(
+                    reason: await explain(
+                        "the service did not converge within \(Quantities.format(bound)) (Swarm does not give up on "
+                            + "its own)", spec: spec, id: id, context: context))
             }
             let service: ServiceSnapshot?
             let tasks: [TaskSnapshot]
@@ -80,20 +105,40 @@ struct SwarmStrategy: ReplaceStrategy {
                 service = try await engine.service(id)
                 tasks = try await engine.tasks(ofService: id)
             } catch {
-                return "\(error)"
+                return Failure(reason: "\(error)", interfered: true)
             }
-            guard let service else { return "the service was removed during its deploy (docker service rm?)" }
+            guard let service else {
+                return Failure(
+                    reason: "the service was removed during its deploy (docker service rm?)", interfered: true)
+            }
             let state = service.updateState
             if version != nil, let state,
                 ["paused", "rollback_started", "rollback_paused", "rollback_completed"].contains(state)
             {
-                return await explain(
-                    "Swarm stopped the update (\(state)\(service.updateMessage.map { ": \($0)" } ?? ""))", spec: spec,
-                    id: id, context: context)
+                return Failure(
+                    reason: await explain(
+                        "Swarm stopped the update (\(state)\(service.updateMessage.map { ": \($0)" } ?? ""))",
+                        spec: spec, id: id, context: context))
             }
-            let running = tasks.filter { $0.isRunning && $0.image == spec.image.description }.count
+            let mine = tasks.filter { $0.image == spec.image.description && $0.desiredState == "running" }
+            let running = mine.filter(\.isRunning).count
             let updating = version != nil && state == "updating"
             if running >= spec.swarm.replicas && !updating { break }
+            // Tasks no node can take (constraints nobody meets, ports taken) wait forever in Swarm.
+            let waiting = mine.filter { $0.state == "pending" && ($0.error ?? "").contains("no suitable node") }
+            if !waiting.isEmpty {
+                let since = stuckSince ?? context.clock.now()
+                stuckSince = since
+                if context.clock.now() - since > Self.unschedulable {
+                    return Failure(
+                        reason: await explain(
+                            "\(waiting.count) tasks found no node to run on for \(Quantities.format(Self.unschedulable)) "
+                                + "(\(waiting[0].error ?? "")); check placement.constraints, the nodes and their ports",
+                            spec: spec, id: id, context: context))
+                }
+            } else {
+                stuckSince = nil
+            }
             try? await context.clock.sleep(for: poll)
         }
         context.say(spec, "tasks", "\(spec.swarm.replicas) of \(spec.swarm.replicas) running", since: started)
@@ -103,7 +148,7 @@ struct SwarmStrategy: ReplaceStrategy {
             context.say(spec, "gate", line, ok: verdict.failure == nil || line != verdict.lines.last)
         }
         guard let failure = verdict.failure else { return nil }
-        return await explain(failure, spec: spec, id: id, context: context)
+        return Failure(reason: await explain(failure, spec: spec, id: id, context: context))
     }
 
     /// Rolls the service back to its previous spec through Swarm and checks that it serves.

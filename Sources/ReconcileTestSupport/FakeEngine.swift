@@ -14,6 +14,8 @@ public actor FakeEngine: ContainerEngine {
     private var failures: [String: EngineError] = [:]
     private var nextID = 1
     private var logsByID: [String: String] = [:]
+    /// What containers of an image print when started, by image.
+    private var startLogs: [String: String] = [:]
     /// Images whose containers crash as soon as they start: the exit code, and whether a restart
     /// policy brings them straight back (running again, restart count up, exit code gone).
     private var crashes: [String: (code: Int, restarts: Bool)] = [:]
@@ -126,8 +128,12 @@ public actor FakeEngine: ContainerEngine {
         return id
     }
 
+    /// Makes containers of `image` print `text` when started (their logs).
+    public func logOnStart(image: String, _ text: String) { startLogs[image] = text }
+
     public func startContainer(_ id: String) async throws {
         try record("start \(id.prefix(12))", "start")
+        if let image = find(id)?.image, let text = startLogs[image] { logsByID[id] = text }
         let crash = find(id).flatMap { crashes[$0.image] }
         try update(id) {
             $0.state = .running

@@ -68,6 +68,17 @@ struct SwarmTests {
         #expect(startFirst.code == 1, "\(startFirst.output)")
         #expect(startFirst.output.contains("update.order: start-first with publish.mode: host"), "\(startFirst.output)")
 
+        // Tasks no node can take: Swarm waits forever; reconcile fails after 30 s and removes the
+        // new service (nothing ran before it).
+        let nowhere = try Binary.run(
+            [
+                "apply",
+                try write(image: "reconcile-fixture:v1", "placement: {constraints: [\"node.labels.zone==mars\"]}"),
+            ],
+            environment: environment)
+        #expect(nowhere.code == 3, "\(nowhere.output)")
+        #expect(nowhere.output.contains("found no node to run on"), "\(nowhere.output)")
+
         // Create, then update: each gated through the published port.
         let file = try write(image: "reconcile-fixture:v1")
         let created = try Binary.run(["apply", file], environment: environment)

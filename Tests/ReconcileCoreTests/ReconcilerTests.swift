@@ -384,6 +384,24 @@ struct ReconcilerTests {
         #expect(await engine.container(named: "app-staging")?.id == previous.id)
     }
 
+    /// A failed container's log lines are shown and kept with the failure: a secret value it
+    /// printed is hidden there (found by an attack helper: `echo $API_TOKEN; exit 3`).
+    @Test func aSecretPrintedByAFailedContainerIsHiddenInItsLogLines() async throws {
+        let old = oldSpec
+        let previous = Build.container(DesiredEnvironment(spec: old))
+        let engine = FakeEngine(containers: [previous], images: ["acme/app:v1": image])
+        await engine.crashOnStart(image: "acme/app:v1", code: 3, restarts: false)
+        await engine.logOnStart(image: "acme/app:v1", "Authorization: Bearer supersecret\ntoken=supersecret; bye")
+        var secret = spec
+        secret.secrets = ["API_TOKEN"]
+        let desired = DesiredEnvironment(spec: secret, secretValues: ["API_TOKEN": "supersecret"])
+        let (outcome, events) = try await deploy(desired, engine: engine, clock: ManualClock())
+        let failure = rollbackFailure(outcome) ?? ""
+        #expect(failure.contains("token=[secret]"), "\(failure)")
+        #expect(!failure.contains("supersecret"), "\(failure)")
+        #expect(!events.contains { $0.message.contains("supersecret") }, "\(events)")
+    }
+
     /// Issue 8, class 8: with `pull: always`, approval is decided on the plan made after the pull.
     @Test func approvalIsDecidedOnThePlanThatRunsAfterThePull() async throws {
         var production = spec

@@ -288,6 +288,10 @@ struct SpecParserTests {
             issues(minimal + "engine: {host: ssh://a, tls: {ca: a, cert: b, key: c}}\n").joined().contains(
                 "is for a tcp:// engine"))
         #expect(issues(minimal + "engine: {hots: tcp://a:1}\n").joined().contains("did you mean \"host\""))
+        // A password in an address is refused and never shown.
+        let password = issues(minimal + "engine: tcp://user:hunter2@web1:2376\n").joined()
+        #expect(password.contains("takes no user or password") && !password.contains("hunter2"), "\(password)")
+        #expect(!issues(minimal + "engine: ftp://u:hunter2@web1\n").joined().contains("hunter2"))
     }
 
     @Test func swarmKeysAreReadWithPlatformSwarmOnly() throws {

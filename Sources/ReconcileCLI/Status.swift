@@ -27,9 +27,17 @@ extension Reconcile {
                 let loaded = try EnvironmentLoader.load(paths.paths)
                 var statuses: [EnvironmentStatus] = []
                 let groups = EngineGroups(loaded.specs)
+                var unreachable = 0
                 for (target, members) in zip(groups.targets, groups.members) {
-                    statuses += try await context.withEngine(target) { engine in
-                        try await EnvironmentStatus.read(members.map { loaded.specs[$0] }, engine: engine)
+                    do {
+                        statuses += try await context.withEngine(target) { engine in
+                            try await EnvironmentStatus.read(members.map { loaded.specs[$0] }, engine: engine)
+                        }
+                    } catch  where groups.count > 1 {
+                        // During an outage status is what people need: the other engines are shown.
+                        unreachable += 1
+                        let names = members.map { loaded.specs[$0].environment }.joined(separator: ", ")
+                        context.warn("reconcile: error: \(names): \(error)")
                     }
                 }
                 let order = Dictionary(
@@ -44,7 +52,7 @@ extension Reconcile {
                     renderer.failures[name] = (try? store?.failedDeploy(name)) ?? nil
                 }
                 context.output.write(format == .json ? try renderer.json() + "\n" : renderer.table())
-                return ExitCodes.success
+                return unreachable > 0 ? ExitCodes.failure : ExitCodes.success
             } catch {
                 return report(error, context)
             }

@@ -124,7 +124,13 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
         chosen["DOCKER_HOST"] = target.host
         let certPath = environment["DOCKER_CERT_PATH"].flatMap { $0.isEmpty ? nil : $0 }
         chosen["DOCKER_TLS_VERIFY"] = certPath != nil ? "1" : nil
-        var endpoint = try from(environment: chosen)
+        var endpoint: DockerEndpoint
+        do {
+            endpoint = try from(environment: chosen)
+        } catch var error as EndpointError {
+            error.source = "engine: in the file,"
+            throw error
+        }
         endpoint.fromFile = true
         if let tls = target.tls, case .tcp = endpoint.transport {
             endpoint.tls = TLSFiles(ca: tls.ca, cert: tls.cert, key: tls.key)
@@ -288,9 +294,20 @@ public struct DockerEndpoint: Sendable, Equatable, CustomStringConvertible {
 public struct EndpointError: Error, Sendable, CustomStringConvertible {
     public var host: String
     public var reason: String
+    /// Where the address came from, as people set it: `DOCKER_HOST`, or `engine:` in a file.
+    public var source = "DOCKER_HOST"
+
+    public init(host: String, reason: String) {
+        self.host = host
+        self.reason = reason
+    }
 
     /// A password in the URL never shows: it would reach cron mail and CI logs.
-    public var description: String { "DOCKER_HOST=\(DockerEndpoint.redacted(host)) is not usable: \(reason)" }
+    public var description: String {
+        source == "DOCKER_HOST"
+            ? "DOCKER_HOST=\(DockerEndpoint.redacted(host)) is not usable: \(reason)"
+            : "\(source) \(DockerEndpoint.redacted(host)) is not usable: \(reason)"
+    }
 }
 
 /// A local socket that leads to a remote engine (an ssh process per connection). The engine's

@@ -207,21 +207,22 @@ public final class DockerEngine: ContainerEngine {
             reason = "connection refused"
         } else if reason.contains("Permission denied") || reason.contains("EACCES") {
             reason = Self.permissionAdvice(endpoint)
-        } else if let tls = Self.tlsReason(reason) {
+        } else if let tls = Self.tlsReason(reason, files: endpoint.tls) {
             reason = tls
         }
         return EngineError.unreachable(endpoint: endpoint.description, reason: reason)
     }
 
     /// A TLS failure in words, not BoringSSL's (which names a build path): nil when `raw` is not one.
-    static func tlsReason(_ raw: String) -> String? {
+    static func tlsReason(_ raw: String, files: DockerEndpoint.TLSFiles? = nil) -> String? {
         guard raw.contains("handshakeFailed") || raw.contains("BoringSSL") || raw.contains("NIOSSL") else { return nil }
         if raw.contains("WRONG_VERSION_NUMBER") || raw.contains("HTTP_REQUEST") {
             return
                 "TLS handshake failed: the engine there does not speak TLS (drop DOCKER_TLS_VERIFY, or use its TLS port)"
         }
         if raw.contains("CERTIFICATE_VERIFY_FAILED") || raw.contains("unableToValidateCertificate") {
-            return "TLS handshake failed: the engine's certificate is not signed by the CA given (ca.pem)"
+            return
+                "TLS handshake failed: the engine's certificate is not signed by the CA given (\(files?.ca ?? "ca.pem"))"
         }
         if raw.contains("failedToValidateHostname") || raw.contains("hostname") {
             return "TLS handshake failed: the engine's certificate is not for this host name"
@@ -229,7 +230,8 @@ public final class DockerEngine: ContainerEngine {
         if raw.contains("CERTIFICATE_REQUIRED") || raw.contains("HANDSHAKE_FAILURE") || raw.contains("BAD_CERTIFICATE")
             || raw.contains("UNKNOWN_CA")
         {
-            return "TLS handshake failed: the engine refused this client's certificate (cert.pem, key.pem)"
+            let pair = [files?.cert ?? "cert.pem", files?.key ?? "key.pem"].joined(separator: ", ")
+            return "TLS handshake failed: the engine refused this client's certificate (\(pair))"
         }
         return "TLS handshake failed"
     }

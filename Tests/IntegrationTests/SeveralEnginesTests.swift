@@ -93,7 +93,11 @@ struct SeveralEnginesTests {
         #expect(again.code == 1, "\(again.output)")
         #expect(!again.output.contains("result converged"), "\(again.output)")
         #expect(again.output.contains("Apply: 2 in sync, 1 refused") || again.output.contains("1 refused"))
-        _ = dead
+        // status during an outage: the engines that answer are shown, the one that does not is named.
+        let outage = try Binary.run(["status", local, remote, dead, "--state-dir", state], environment: environment)
+        #expect(outage.code == 1, "\(outage.output)")
+        #expect(outage.output.contains("reconcile: error: dead: cannot reach the Docker engine"), "\(outage.output)")
+        #expect(outage.output.contains("\(fixture.service)-remote"), "\(outage.output)")
 
         // watch follows one engine: files that name two are refused at start; the remote one
         // alone is watched, and a container removed there serves again from the engine's event.

@@ -152,7 +152,8 @@ struct HardeningTests {
             let engine = scene.fixture.engine
             let candidateName = "\(scene.name)-candidate"
             let remover = Task {
-                for _ in 0..<100 {
+                // Up to 60 s: under the full suite a candidate has been seen to start after 5 s.
+                for _ in 0..<1200 {
                     if let candidate = try await engine.inspectContainer(candidateName),
                         candidate.state == .running
                     {

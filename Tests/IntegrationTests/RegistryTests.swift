@@ -151,6 +151,18 @@ enum Docker {
 /// The reconcile executable built beside the test bundle, run as a user would, its stdout and
 /// stderr collected together.
 enum Binary {
+    /// Runs the binary and waits without holding a thread of the test process's small pool: a
+    /// long run (a Swarm deploy that waits 30 s) must not stall every other test beside it.
+    static func launch(_ arguments: [String], environment: [String: String]) async throws -> (
+        code: Int32, output: String
+    ) {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("reconcile-run-\(UUID()).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let code = await Spawn.finished(
+            try Spawn.start(CrashSafetyTests.binary, arguments, environment: environment, output: log))
+        return (code, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
     static func run(_ arguments: [String], environment: [String: String]) throws -> (code: Int32, output: String) {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("reconcile-run-\(UUID()).log").path
         defer { try? FileManager.default.removeItem(atPath: log) }

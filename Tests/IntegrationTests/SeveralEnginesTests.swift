@@ -66,7 +66,7 @@ struct SeveralEnginesTests {
         // One apply over the three: the two that can be reached converge, the dead one is refused
         // in a line that names it, and does not hold up the others (exit 5: partly applied).
         let started = ContinuousClock.now
-        let applied = try Binary.run(["apply", folderOfFiles], environment: environment)
+        let applied = try await Binary.launch(["apply", folderOfFiles], environment: environment)
         #expect(applied.code == 5, "\(applied.output)")
         #expect(ContinuousClock.now - started < .seconds(60))
         #expect(applied.output.contains("local: result converged"), "\(applied.output)")
@@ -82,26 +82,27 @@ struct SeveralEnginesTests {
         #expect(try await fixture.engine.inspectContainer("\(fixture.service)-local") != nil)
 
         // diff and status over the two that answer: in sync, and the engine named.
-        let diff = try Binary.run(["diff", local, remote], environment: environment)
+        let diff = try await Binary.launch(["diff", local, remote], environment: environment)
         #expect(diff.code == 0, "\(diff.output)")
         #expect(diff.output.contains("→ container \(fixture.service)-remote on tcp://127.0.0.1:\(tlsPort)"))
-        let status = try Binary.run(["status", local, remote, "--state-dir", state], environment: environment)
+        let status = try await Binary.launch(["status", local, remote, "--state-dir", state], environment: environment)
         #expect(status.code == 0, "\(status.output)")
         #expect(status.output.contains("on tcp://127.0.0.1:\(tlsPort)"), "\(status.output)")
         // A second apply of all three changes nothing on the two: exit 1 for the dead one alone.
-        let again = try Binary.run(["apply", folderOfFiles, "--parallel", "2"], environment: environment)
+        let again = try await Binary.launch(["apply", folderOfFiles, "--parallel", "2"], environment: environment)
         #expect(again.code == 1, "\(again.output)")
         #expect(!again.output.contains("result converged"), "\(again.output)")
         #expect(again.output.contains("Apply: 2 in sync, 1 refused") || again.output.contains("1 refused"))
         // status during an outage: the engines that answer are shown, the one that does not is named.
-        let outage = try Binary.run(["status", local, remote, dead, "--state-dir", state], environment: environment)
+        let outage = try await Binary.launch(
+            ["status", local, remote, dead, "--state-dir", state], environment: environment)
         #expect(outage.code == 1, "\(outage.output)")
         #expect(outage.output.contains("reconcile: error: dead: cannot reach the Docker engine"), "\(outage.output)")
         #expect(outage.output.contains("\(fixture.service)-remote"), "\(outage.output)")
 
         // watch follows one engine: files that name two are refused at start; the remote one
         // alone is watched, and a container removed there serves again from the engine's event.
-        let both = try Binary.run(["watch", local, remote], environment: environment)
+        let both = try await Binary.launch(["watch", local, remote], environment: environment)
         #expect(both.code == 1)
         #expect(both.output.contains("one watch follows one engine"), "\(both.output)")
         let watch = try WatchTests.Watch(
@@ -115,11 +116,11 @@ struct SeveralEnginesTests {
         #expect(await watch.stop() == 0, "\(watch.output)")
 
         // The ways TLS goes wrong: one line each, within seconds, saying which.
-        func refused(_ engine: String) throws -> String {
+        func refused(_ engine: String) async throws -> String {
             let file = try workspace.write(
                 "bad/x.yml", fixture.yaml(environment: "x", port: 1024, extra: "pull: never\nengine: \(engine)"))
             let began = ContinuousClock.now
-            let run = try Binary.run(["diff", file], environment: environment)
+            let run = try await Binary.launch(["diff", file], environment: environment)
             #expect(run.code == 1, "\(run.output)")
             #expect(ContinuousClock.now - began < .seconds(10))
             #expect(run.output.split(separator: "\n").count == 1, "\(run.output)")
@@ -128,18 +129,19 @@ struct SeveralEnginesTests {
         let host = "tcp://127.0.0.1:\(tlsPort)"
         let copies = workspace.root.appendingPathComponent("bad").path
         try FileManager.default.createDirectory(atPath: copies, withIntermediateDirectories: true)
-        let wrongCA = try refused(
+        let wrongCA = try await refused(
             "{host: \(host), tls: {ca: \(other)/ca.pem, cert: \(certs)/cert.pem, key: \(certs)/key.pem}}")
         #expect(wrongCA.contains("the engine's certificate is not signed by the CA given"), "\(wrongCA)")
-        let wrongCert = try refused(
+        let wrongCert = try await refused(
             "{host: \(host), tls: {ca: \(certs)/ca.pem, cert: \(other)/cert.pem, key: \(other)/key.pem}}")
         #expect(wrongCert.contains("the engine refused this client's certificate"), "\(wrongCert)")
-        let missing = try refused("{host: \(host), tls: {ca: \(certs)/ca.pem, cert: nope.pem, key: \(certs)/key.pem}}")
+        let missing = try await refused(
+            "{host: \(host), tls: {ca: \(certs)/ca.pem, cert: nope.pem, key: \(certs)/key.pem}}")
         #expect(
             missing.contains("cannot read the TLS client certificate \(copies)/nope.pem: no such file"), "\(missing)")
-        let plain = try refused(host)
+        let plain = try await refused(host)
         #expect(plain.contains("the engine there speaks TLS only"), "\(plain)")
-        let down = try refused("tcp://127.0.0.1:1")
+        let down = try await refused("tcp://127.0.0.1:1")
         #expect(down.contains("connection refused"), "\(down)")
     }
 
@@ -161,7 +163,7 @@ struct SeveralEnginesTests {
                     extra:
                         "engine: {host: tcp://127.0.0.1:\(port), tls: {ca: \(certs)/ca.pem, cert: \(certs)/cert.pem, key: \(certs)/key.pem}}"
                 ))
-            let run = try Binary.run(["diff", file], environment: [:])
+            let run = try await Binary.launch(["diff", file], environment: [:])
             #expect(run.code == 1)
             #expect(run.output.contains("the engine's certificate is not for this host name"), "\(run.output)")
 
@@ -183,7 +185,7 @@ struct SeveralEnginesTests {
             let oldFile = try workspace.write(
                 "environments/old.yml",
                 fixture.yaml(environment: "old", port: 1024, extra: "engine: tcp://127.0.0.1:\(old)"))
-            let tooOld = try Binary.run(["diff", oldFile], environment: [:])
+            let tooOld = try await Binary.launch(["diff", oldFile], environment: [:])
             #expect(tooOld.code == 1)
             #expect(tooOld.output.contains("speaks API 1.23, reconcile needs"), "\(tooOld.output)")
         }

@@ -58,11 +58,11 @@ struct SwarmTests {
         }
 
         // Combinations that can never converge on one node are refused before anything changes.
-        let tooMany = try Binary.run(
+        let tooMany = try await Binary.launch(
             ["diff", try write(image: "reconcile-fixture:v1", "replicas: 2")], environment: environment)
         #expect(tooMany.code == 1, "\(tooMany.output)")
         #expect(tooMany.output.contains("replicas: 2 with publish.mode: host needs 2 nodes"), "\(tooMany.output)")
-        let startFirst = try Binary.run(
+        let startFirst = try await Binary.launch(
             ["apply", try write(image: "reconcile-fixture:v1", order: "start-first")],
             environment: environment)
         #expect(startFirst.code == 1, "\(startFirst.output)")
@@ -70,7 +70,7 @@ struct SwarmTests {
 
         // Tasks no node can take: Swarm waits forever; reconcile fails after 30 s and removes the
         // new service (nothing ran before it).
-        let nowhere = try Binary.run(
+        let nowhere = try await Binary.launch(
             [
                 "apply",
                 try write(image: "reconcile-fixture:v1", "placement: {constraints: [\"node.labels.zone==mars\"]}"),
@@ -81,28 +81,29 @@ struct SwarmTests {
 
         // Create, then update: each gated through the published port.
         let file = try write(image: "reconcile-fixture:v1")
-        let created = try Binary.run(["apply", file], environment: environment)
+        let created = try await Binary.launch(["apply", file], environment: environment)
         #expect(created.code == 0, "\(created.output)")
         #expect(created.output.contains("create service \(fixture.service)-staging"), "\(created.output)")
         #expect(try await version().contains(#""version":"v1""#))
-        let status = try Binary.run(["status", file], environment: environment)
+        let status = try await Binary.launch(["status", file], environment: environment)
         #expect(status.output.contains("swarm: 1/1 running"), "\(status.output)")
-        let inSync = try Binary.run(["diff", file], environment: environment)
+        let inSync = try await Binary.launch(["diff", file], environment: environment)
         #expect(inSync.code == 0, "\(inSync.output)")
 
-        let updated = try Binary.run(["apply", try write(image: "reconcile-fixture:v2")], environment: environment)
+        let updated = try await Binary.launch(
+            ["apply", try write(image: "reconcile-fixture:v2")], environment: environment)
         #expect(updated.code == 0, "\(updated.output)")
         #expect(try await version().contains(#""version":"v2""#))
 
         // A version that fails its gate: rolled back through Swarm, v2 serves again, the failure
         // is named with the failing task's log line; the same file is not tried again in a loop.
-        let failed = try Binary.run(
+        let failed = try await Binary.launch(
             ["apply", try write(image: "reconcile-fixture:unhealthy-500")], environment: environment)
         #expect(failed.code == 3, "\(failed.output)")
         #expect(failed.output.contains("the previous spec serves again (Swarm's rollback)"), "\(failed.output)")
         #expect(failed.output.contains("returned 500"), "\(failed.output)")
         #expect(try await version().contains(#""version":"v2""#))
-        let again = try Binary.run(["apply", file], environment: environment)
+        let again = try await Binary.launch(["apply", file], environment: environment)
         #expect(again.code == 6, "\(again.output)")
 
         // watch: a service changed by hand (`docker service update --image`) is put back from the

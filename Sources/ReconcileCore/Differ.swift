@@ -286,9 +286,11 @@ public enum Differ {
                 current.isManaged
                 ? "belongs to reconcile environment \"\(current.labels[Labels.environment] ?? "?")\" of service \"\(current.labels[Labels.service] ?? "?")\""
                 : "was not created by reconcile"
+            let kind = current.isService ? "service" : "container"
+            let remove = current.isService ? "docker service rm" : "docker rm -f"
             found.append(
-                "container \"\(spec.containerName)\" (\(current.shortID)) \(owner); reconcile will not touch it. "
-                    + "Rename or remove it (docker rm -f \(spec.containerName)), or change service/environment.")
+                "\(kind) \"\(spec.containerName)\" (\(current.shortID)) \(owner); reconcile will not touch it. "
+                    + "Rename or remove it (\(remove) \(spec.containerName)), or change service/environment.")
         }
         // The names reconcile needs for a deploy: the candidate's must be ours or free.
         if let squatter = host.containers.first(where: {

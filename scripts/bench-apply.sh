@@ -5,6 +5,8 @@
 #   3. a failed deploy (unhealthy image): time until v1 serves again, against the declared budget.
 #   4. a crashing image: time from the crash (the engine's die event) until v1 serves again.
 set -euo pipefail
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 BIN=$1
 RUNS=${BENCH_APPLY_RUNS:-5}
 PORT=${BENCH_PORT:-18100}
@@ -19,7 +21,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 env_file() { # IMAGE [EXTRA]
     cat >"$work/bench.yml" <<YAML
@@ -72,7 +73,6 @@ outage() {
          END { if (!first) print 0; else print ((after ? after : last) - first) }' "$work/client.log"
 }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 env_file v1 && apply 0
 switch_ms=(); outage_ms=()

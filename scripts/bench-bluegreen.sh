@@ -5,6 +5,8 @@
 # and the wall time of `reconcile apply`. Then the proxy's switch itself: the two runtime
 # commands of a switch (and of a switch back, the same two reversed), timed over the admin socket.
 set -euo pipefail
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 BIN=$1
 RUNS=${BENCH_BLUEGREEN_RUNS:-5}
 PORT=${BENCH_BLUEGREEN_PORT:-18120}
@@ -21,7 +23,6 @@ cleanup() {
 trap cleanup EXIT
 docker ps -aq --filter "name=^bench-bg-" | xargs -r docker rm -f >/dev/null
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 env_file() { # IMAGE STRATEGY
     local strategy=""
@@ -66,7 +67,6 @@ stop_client() {
 }
 failed() { grep -c ' fail$' "$work/client.log" || true; }
 gap() { awk '$2 == "ok" { if (last) { d = $1 - last; if (d > max) max = d } last = $1 } END { print max + 0 }' "$work/client.log"; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 for strategy in stop-first blue-green; do
     env_file v1 "$strategy" && apply

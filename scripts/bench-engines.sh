@@ -4,6 +4,8 @@
 # converged once; then `diff` and a no-op `apply` over all 20, BENCH_ENGINE_RUNS (10) runs each,
 # wall time. Then a one-replica Swarm update on that dockerd made a one-node swarm.
 set -euo pipefail
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 BIN=$1
 RUNS=${BENCH_ENGINE_RUNS:-10}
 BASE=${BENCH_ENGINE_PORT:-18900}
@@ -53,8 +55,6 @@ YAML
 done
 "$BIN" apply "$work/environments" >/dev/null
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 for command in diff apply; do
     times=()
     for _ in $(seq 1 "$RUNS"); do

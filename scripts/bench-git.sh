@@ -3,6 +3,8 @@
 # and the two git commands an apply runs per environment (the last commit that changed the file,
 # and whether it has changes). Usage: bench-git.sh RECONCILE_BINARY [COMMITS] [RUNS]
 set -euo pipefail
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 BIN=${1:?usage: bench-git.sh RECONCILE_BINARY [COMMITS] [RUNS]}
 COMMITS=${2:-1000}
 RUNS=${3:-15}
@@ -27,7 +29,6 @@ port: 18001
 git -C "$repo" checkout -q master
 file="$repo/environments/staging.yml"
 
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s%N); echo $(((e - s) / 1000000)); }
 
 history=$(for _ in $(seq "$RUNS"); do ms "$BIN" history --limit "$COMMITS" --state-dir "$work/state" "$file"; done | median)

@@ -4,6 +4,8 @@
 #   2. idle cost: watch over 20 environments in sync for BENCH_WATCH_SECONDS (600): CPU time used
 #      (utime + stime from /proc) and resident memory after the first pass and at the end.
 set -euo pipefail
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 BIN=$1
 SECONDS_IDLE=${BENCH_WATCH_SECONDS:-600}
 BASE=${BENCH_WATCH_PORT:-18800}
@@ -39,8 +41,6 @@ for _ in $(seq 1 600); do
     sleep 0.1
 done
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 heals=()
 for run in 1 2 3 4 5; do
     port=$((BASE + run))

@@ -243,4 +243,14 @@ struct EngineGroups: Sendable {
     }
 
     var count: Int { targets.count }
+
+    /// Results per group (each in its members' order) put back in the files' order; a group left
+    /// out (its engine could not be reached) leaves its environments out.
+    func inFileOrder<T>(_ perGroup: [Int: [T]]) -> [T] {
+        var byIndex: [Int: T] = [:]
+        for (group, results) in perGroup {
+            for (index, result) in zip(members[group], results) { byIndex[index] = result }
+        }
+        return specs.indices.compactMap { byIndex[$0] }
+    }
 }

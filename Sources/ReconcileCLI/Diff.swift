@@ -47,17 +47,16 @@ extension Reconcile {
             let key = Planning.existingKey(stateDir: stateDir, context: context)
             // Each engine the files name is looked at once; the plans keep the files' order.
             let groups = EngineGroups(loaded.specs)
-            var plans: [Int: EnvironmentPlan] = [:]
-            for (target, members) in zip(groups.targets, groups.members) {
-                let made = try await context.withEngine(target) { engine in
+            var plans: [Int: [EnvironmentPlan]] = [:]
+            for (group, (target, members)) in zip(groups.targets, groups.members).enumerated() {
+                plans[group] = try await context.withEngine(target) { engine in
                     try await Planning.make(
                         members.map { loaded.specs[$0] }, engine: engine, key: key, stateDir: stateDir,
                         context: context
                     ).plans
                 }
-                for (index, plan) in zip(members, made) { plans[index] = plan }
             }
-            return loaded.specs.indices.compactMap { plans[$0] }
+            return groups.inFileOrder(plans)
         }
     }
 }

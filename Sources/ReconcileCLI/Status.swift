@@ -25,12 +25,12 @@ extension Reconcile {
         func execute(_ context: CommandContext) async -> Int32 {
             do {
                 let loaded = try EnvironmentLoader.load(paths.paths)
-                var statuses: [EnvironmentStatus] = []
                 let groups = EngineGroups(loaded.specs)
+                var perGroup: [Int: [EnvironmentStatus]] = [:]
                 var unreachable = 0
-                for (target, members) in zip(groups.targets, groups.members) {
+                for (group, (target, members)) in zip(groups.targets, groups.members).enumerated() {
                     do {
-                        statuses += try await context.withEngine(target) { engine in
+                        perGroup[group] = try await context.withEngine(target) { engine in
                             try await EnvironmentStatus.read(members.map { loaded.specs[$0] }, engine: engine)
                         }
                     } catch  where groups.count > 1 {
@@ -40,9 +40,7 @@ extension Reconcile {
                         context.warn("reconcile: error: \(names): \(error)")
                     }
                 }
-                let order = Dictionary(
-                    loaded.specs.enumerated().map { ($1.containerName, $0) }, uniquingKeysWith: { first, _ in first })
-                statuses.sort { (order[$0.spec.containerName] ?? 0) < (order[$1.spec.containerName] ?? 0) }
+                let statuses = groups.inFileOrder(perGroup)
                 let store = try? FileStateStore(
                     path: StateDirectory.path(stateDir, environment: context.environment), create: false)
                 var renderer = StatusRenderer(statuses: statuses, now: context.now())

@@ -34,20 +34,6 @@ public struct EngineTarget: Sendable, Hashable, CustomStringConvertible {
         return "context \(context ?? "default")"
     }
 
-    /// The host name or address of a remote engine (`tcp://` or `ssh://`): where its published
-    /// ports are reached. Nil for a local socket or a context (known only once it is resolved).
-    public var remoteAddress: String? {
-        guard let host else { return nil }
-        for scheme in ["tcp://", "ssh://"] where host.lowercased().hasPrefix(scheme) {
-            var rest = host.dropFirst(scheme.count)
-            if let at = rest.lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
-            rest = rest.prefix { $0 != "/" }
-            if rest.hasPrefix("[") { return String(rest.dropFirst().prefix { $0 != "]" }) }
-            return String(rest.prefix { $0 != ":" })
-        }
-        return nil
-    }
-
     /// Why `text` cannot name an engine, or nil when it can (the scheme and the address's shape;
     /// the engine itself is only asked at apply time).
     public static func hostProblem(_ text: String) -> String? {

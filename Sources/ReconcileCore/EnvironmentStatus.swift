@@ -48,11 +48,13 @@ public struct EnvironmentStatus: Sendable, Equatable {
     {
         let containers = try await engine.containers()
         var result: [EnvironmentStatus] = []
+        // One node list for every service of the read (nil: none asked for, or not a swarm manager).
+        let nodes = specs.contains { $0.platform == .swarm } ? try await engine.swarmNodes() : nil
         for spec in specs {
             var active: ContainerSnapshot?
             var image: ImageSnapshot?
             if spec.platform == .swarm {
-                result.append(try await service(spec, engine: engine))
+                result.append(try await service(spec, nodes: nodes, engine: engine))
                 continue
             }
             if let summary = containers.first(where: { $0.name == spec.containerName }) {
@@ -68,8 +70,10 @@ public struct EnvironmentStatus: Sendable, Equatable {
     }
 
     /// A Swarm service's status: the service as the active "container", its tasks by node.
-    static func service(_ spec: EnvironmentSpec, engine: any ContainerEngine) async throws -> EnvironmentStatus {
-        guard let nodes = try await engine.swarmNodes(), let service = try await engine.service(spec.containerName)
+    static func service(_ spec: EnvironmentSpec, nodes: [SwarmNode]?, engine: any ContainerEngine) async throws
+        -> EnvironmentStatus
+    {
+        guard let nodes, let service = try await engine.service(spec.containerName)
         else { return EnvironmentStatus(spec: spec, active: nil, image: nil, backups: []) }
         var active = service.asContainer
         let wanted = try await engine.tasks(ofService: service.id).filter { $0.desiredState == "running" }

@@ -77,10 +77,9 @@ struct ServiceSpecBody: Encodable, Equatable {
             FailureAction: swarm.failureAction.rawValue, Monitor: swarm.monitor.nanoseconds, Order: swarm.order.rawValue
         )
         UpdateConfig = update
-        // A rollback (Swarm's own, or reconcile's) goes back the same way, but never pauses.
-        RollbackConfig = UpdatePart(
-            Parallelism: swarm.parallelism, Delay: swarm.delay.nanoseconds, FailureAction: "pause",
-            Monitor: swarm.monitor.nanoseconds, Order: swarm.order.rawValue)
+        // A rollback (Swarm's own, or reconcile's) goes back the same way; when it fails, it stops.
+        RollbackConfig = update
+        RollbackConfig.FailureAction = "pause"
         EndpointSpec = EndpointPart(
             Ports: request.port.map {
                 [

@@ -30,52 +30,58 @@ struct WatcherTests {
     }
 
     func watcher(
-        _ engine: FakeEngine, _ probe: Probe, loaded: Locked<[Watcher.Loaded]>, interval: Duration = .seconds(3600)
+        _ engine: FakeEngine, _ probe: Probe, loaded: Locked<[Watcher.Loaded]>, interval: Duration = .seconds(3600),
+        refresh: (@Sendable (DesiredEnvironment) -> DesiredEnvironment?)? = nil
     ) -> Watcher {
-        Watcher(
+        var hooks = self.hooks(engine, probe, loaded: loaded)
+        hooks.refresh = refresh
+        return Watcher(
             configuration: .init(
                 interval: interval, debounce: .milliseconds(100), backoff: .milliseconds(50),
                 maxBackoff: .milliseconds(200), retry: .milliseconds(100)),
-            hooks: .init(
-                connect: {
-                    probe.connects.withLock { $0 += 1 }
-                    let fail = probe.failConnects.withLock { count -> Bool in
-                        defer { count = max(0, count - 1) }
-                        return count > 0
-                    }
-                    if fail { throw EngineError.unreachable(endpoint: "fake", reason: "down") }
-                    return engine
-                },
-                load: { loaded.withLock { $0 } },
-                reconcile: { _, desired, _ in
-                    let delay = probe.slow.withLock { $0 }
-                    probe.inFlight.withLock {
-                        $0.now += 1
-                        $0.most = max($0.most, $0.now)
-                    }
-                    if delay > .zero { try? await Task.sleep(for: delay) }
-                    probe.inFlight.withLock { $0.now -= 1 }
-                    probe.reconciles.withLock { $0[desired.spec.environment, default: 0] += 1 }
-                    probe.images.withLock { $0.append(desired.spec.image.description) }
-                    let outcome = probe.outcomes.withLock { $0.isEmpty ? .unchanged : $0.removeFirst() }
-                    return Reconciler.Result(outcome: outcome, plan: nil, seconds: 0)
-                },
-                report: { report in
-                    let line: String
-                    switch report {
-                    case .engineUp: line = "up"
-                    case .engineDown(let reason): line = "down \(reason)"
-                    case .invalid(let file, _): line = "invalid \(file)"
-                    case .valid(let file): line = "valid \(file)"
-                    case .removed(let environment, let file): line = "removed \(environment ?? "-") \(file)"
-                    case .pass(let trigger): line = "pass \(trigger.rawValue)"
-                    case .reconciled(let environment, _, _, let trigger): line = "\(environment) \(trigger.rawValue)"
-                    case .event(let environment, let action): line = "event \(environment) \(action)"
-                    case .stopping: line = "stopping"
-                    }
-                    probe.reports.withLock { $0.append(line) }
-                }),
-            clock: SystemClock())
+            hooks: hooks, clock: SystemClock())
+    }
+
+    func hooks(_ engine: FakeEngine, _ probe: Probe, loaded: Locked<[Watcher.Loaded]>) -> Watcher.Hooks {
+        Watcher.Hooks(
+            connect: {
+                probe.connects.withLock { $0 += 1 }
+                let fail = probe.failConnects.withLock { count -> Bool in
+                    defer { count = max(0, count - 1) }
+                    return count > 0
+                }
+                if fail { throw EngineError.unreachable(endpoint: "fake", reason: "down") }
+                return engine
+            },
+            load: { loaded.withLock { $0 } },
+            reconcile: { _, desired, _ in
+                let delay = probe.slow.withLock { $0 }
+                probe.inFlight.withLock {
+                    $0.now += 1
+                    $0.most = max($0.most, $0.now)
+                }
+                if delay > .zero { try? await Task.sleep(for: delay) }
+                probe.inFlight.withLock { $0.now -= 1 }
+                probe.reconciles.withLock { $0[desired.spec.environment, default: 0] += 1 }
+                probe.images.withLock { $0.append(desired.spec.image.description) }
+                let outcome = probe.outcomes.withLock { $0.isEmpty ? .unchanged : $0.removeFirst() }
+                return Reconciler.Result(outcome: outcome, plan: nil, seconds: 0)
+            },
+            report: { report in
+                let line: String
+                switch report {
+                case .engineUp: line = "up"
+                case .engineDown(let reason): line = "down \(reason)"
+                case .invalid(let file, _): line = "invalid \(file)"
+                case .valid(let file): line = "valid \(file)"
+                case .removed(let environment, let file): line = "removed \(environment ?? "-") \(file)"
+                case .pass(let trigger): line = "pass \(trigger.rawValue)"
+                case .reconciled(let environment, _, _, let trigger): line = "\(environment) \(trigger.rawValue)"
+                case .event(let environment, let action): line = "event \(environment) \(action)"
+                case .stopping: line = "stopping"
+                }
+                probe.reports.withLock { $0.append(line) }
+            })
     }
 
     func until(_ condition: () -> Bool) async throws {
@@ -176,18 +182,7 @@ struct WatcherTests {
         let probe = Probe()
         let loaded = Locked<[Watcher.Loaded]>([.environment(spec("staging"))])
         let now = Locked<DesiredEnvironment?>(nil)
-        let watcher = Watcher(
-            configuration: .init(interval: .seconds(3600), debounce: .milliseconds(50)),
-            hooks: {
-                var hooks = Watcher.Hooks(
-                    connect: { engine }, load: { loaded.withLock { $0 } },
-                    reconcile: { _, desired, _ in
-                        probe.images.withLock { $0.append(desired.spec.image.description) }
-                        return Reconciler.Result(outcome: .unchanged, plan: nil, seconds: 0)
-                    }, report: { _ in })
-                hooks.refresh = { desired in now.withLock { $0 } }
-                return hooks
-            }(), clock: SystemClock())
+        let watcher = watcher(engine, probe, loaded: loaded) { _ in now.withLock { $0 } }
         let run = Task { await watcher.run() }
         try await until { probe.images.withLock { $0 } == ["acme/app:v1"] }
         // The file now says v2 (an apply by hand applied it); an event comes before the next pass.

@@ -24,6 +24,13 @@ fail() {
     exit 1
 }
 ok() { echo "runtime-test: ok: $*"; }
+# has TEXT PATTERN: the text is read whole before grep looks, so grep -q leaving at the first match
+# cannot break a pipe (and with pipefail fail a check that passed).
+has() { grep -q -- "$2" <<<"$1"; }
+# served PORT: the body of /health on 127.0.0.1:PORT, or nothing.
+served() {
+    python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$1/health', timeout=10).read().decode())" 2>/dev/null || true
+}
 
 docker image inspect "$IMAGE" >/dev/null 2>&1 || fail "no image $IMAGE; run make image first"
 user=$(docker image inspect --format '{{.Config.User}}' "$IMAGE")
@@ -48,7 +55,7 @@ out=$(run validate 2>&1) || fail "validate environments/ exited $?: $out"
 ok "validate: $(echo "$out" | tail -n 1)"
 
 out=$(run status 2>&1) || fail "status exited $?: $out"
-echo "$out" | grep -q '^ENVIRONMENT' || fail "status printed no table: $out"
+has "$out" '^ENVIRONMENT' || fail "status printed no table: $out"
 ok "status: $(echo "$out" | wc -l) lines from the host engine"
 
 set +e
@@ -56,7 +63,7 @@ out=$(run diff 2>&1)
 code=$?
 set -e
 [ "$code" -eq 0 ] || [ "$code" -eq 2 ] || fail "diff exited $code: $out"
-echo "$out" | grep -q '^Plan: ' || fail "diff printed no plan: $out"
+has "$out" '^Plan: ' || fail "diff printed no plan: $out"
 ok "diff: exit $code, $(echo "$out" | grep '^Plan: ')"
 
 # A broken file: the error names file, line and field, from inside the container.
@@ -67,7 +74,7 @@ code=$?
 set -e
 rm "$WORK/environments/broken.yml"
 [ "$code" -eq 1 ] || fail "validate of a broken file exited $code, expected 1"
-echo "$out" | grep -q 'environments/broken.yml:4:7: port: must be between 1 and 65535' || fail "unexpected: $out"
+has "$out" 'environments/broken.yml:4:7: port: must be between 1 and 65535' || fail "unexpected: $out"
 ok "a broken file: $out"
 
 # A checkout the non-root user cannot read: the error says so, instead of "no such file".
@@ -79,8 +86,8 @@ inner=$(docker run --rm --label "$LABEL" -v "$LOCKED:/locked:ro" "$IMAGE" valida
 set -e
 rmdir "$LOCKED"
 [ "$code" -eq 1 ] || fail "validate of an unreadable folder exited $code, expected 1"
-echo "$out" | grep -q '^reconcile: error: /locked: cannot list this folder as uid 10001' || fail "unexpected: $out"
-echo "$inner" | grep -q '^reconcile: error: /locked/environments: permission denied for uid 10001' ||
+has "$out" '^reconcile: error: /locked: cannot list this folder as uid 10001' || fail "unexpected: $out"
+has "$inner" '^reconcile: error: /locked/environments: permission denied for uid 10001' ||
     fail "unexpected: $inner"
 ok "an unreadable mount: $out"
 ok "a folder inside it: $inner"
@@ -109,9 +116,9 @@ YAML
 chmod -R a+rX "$WORK/apply"
 chown 10001:10001 "$WORK/state"
 out=$(docker run --rm "${ENGINE[@]}" --network host -v "$WORK/apply:/work:ro" -v "$WORK/state:/state" "$IMAGE" apply 2>&1) || fail "apply exited $?: $out"
-echo "$out" | grep -q 'staging: result converged' || fail "apply did not converge: $out"
-python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/health').read().decode())" |
-    grep -q '"version":"v1"' || fail "nothing serves v1 on $port"
+has "$out" 'staging: result converged' || fail "apply did not converge: $out"
+body=$(served "$port")
+has "$body" '"version":"v1"' || fail "nothing serves v1 on $port: '$body'"
 [ -s "$WORK/state/journal.jsonl" ] || fail "apply wrote no journal in the mounted state folder"
 ok "apply in the container: $(echo "$out" | grep 'staging: gate health')"
 
@@ -145,9 +152,9 @@ write_bg v1
 out=$(bg_apply) || fail "blue-green apply exited $?: $out"
 write_bg v2
 out=$(bg_apply) || fail "blue-green update exited $?: $out"
-echo "$out" | grep -q 'bluegreen: switch the proxy sends new requests to' || fail "no switch: $out"
-python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$bgport/health').read().decode())" |
-    grep -q '"version":"v2"' || fail "the proxy does not serve v2 on $bgport"
+has "$out" 'bluegreen: switch the proxy sends new requests to' || fail "no switch: $out"
+body=$(served "$bgport")
+has "$body" '"version":"v2"' || fail "the proxy does not serve v2 on $bgport: '$body'"
 ok "blue-green from the container: $(echo "$out" | grep 'bluegreen: switch')"
 
 echo "runtime-test: all checks passed"

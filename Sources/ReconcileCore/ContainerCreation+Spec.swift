@@ -29,7 +29,10 @@ extension ContainerCreation {
         let plain = spec.env.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         var secret: [(String, String)] = []
         var mounts: [FileMount] = []
-        if let secretFolder {
+        if spec.platform == .swarm && spec.secretsMode == .file {
+            // Swarm secrets: the strategy makes them and adds their mounts; the files are Swarm's.
+            secret = spec.secrets.sorted().map { ("\($0)_FILE", SecretFolder.target($0)) }
+        } else if let secretFolder {
             labels[Labels.secretFolder] = secretFolder.path
             for name in spec.secrets.sorted() {
                 guard let file = secretFolder.files[name] else { continue }

@@ -57,6 +57,12 @@ public protocol ContainerEngine: Sendable {
     func removeService(_ id: String) async throws
     /// The service's tasks, the newest first.
     func tasks(ofService id: String) async throws -> [TaskSnapshot]
+    /// The Swarm secrets that carry all of `labels`.
+    func swarmSecrets(labeled labels: [String: String]) async throws -> [SwarmSecret]
+    /// Creates a Swarm secret holding `value`; returns its id. The value is never shown.
+    func createSwarmSecret(name: String, value: String, labels: [String: String]) async throws -> String
+    /// Removes a Swarm secret; one that is gone already is not an error, one a service uses is.
+    func removeSwarmSecret(_ id: String) async throws
 }
 
 extension ContainerEngine {
@@ -77,6 +83,11 @@ extension ContainerEngine {
     }
     public func removeService(_ id: String) async throws {}
     public func tasks(ofService id: String) async throws -> [TaskSnapshot] { [] }
+    public func swarmSecrets(labeled labels: [String: String]) async throws -> [SwarmSecret] { [] }
+    public func createSwarmSecret(name: String, value: String, labels: [String: String]) async throws -> String {
+        throw EngineError.api(status: 503, message: "this engine has no swarm", operation: "create secret \(name)")
+    }
+    public func removeSwarmSecret(_ id: String) async throws {}
 }
 
 /// The engine's own version and the API version both sides speak.
@@ -266,6 +277,8 @@ public struct ContainerCreation: Sendable, Equatable {
     public var network: String?
     /// The user it runs as instead of the image's; nil for the image's.
     public var user: String?
+    /// A Swarm service's secrets, each a file `/run/secrets/<target>` in its tasks.
+    public var swarmSecrets: [SwarmSecretMount] = []
 
     public init(
         name: String, image: String, environment: [(String, String)], command: [String]?, labels: [String: String],
@@ -290,7 +303,7 @@ public struct ContainerCreation: Sendable, Equatable {
             && lhs.command == rhs.command && lhs.labels == rhs.labels && lhs.port == rhs.port
             && lhs.restart == rhs.restart && lhs.memory == rhs.memory && lhs.cpus == rhs.cpus
             && lhs.stopTimeout == rhs.stopTimeout && lhs.healthcheck == rhs.healthcheck && lhs.mounts == rhs.mounts
-            && lhs.network == rhs.network && lhs.user == rhs.user
+            && lhs.network == rhs.network && lhs.user == rhs.user && lhs.swarmSecrets == rhs.swarmSecrets
     }
 }
 

@@ -25,6 +25,9 @@ public struct EnvironmentSpec: Sendable, Equatable {
     public var cpus: Double?
     public var stopTimeout: Duration = .seconds(10)
     public var dockerHealthcheck: DockerHealthcheck?
+    /// True when `dockerHealthcheck` is a Swarm service's check made from `health` (the file has no
+    /// `docker_healthcheck`); plans then name it by the health path, not by its shell script.
+    public var healthcheckFromPolicy = false
     public var health = HealthPolicy()
     public var smoke: [SmokeCheck] = []
     public var performance: PerformanceCheck?

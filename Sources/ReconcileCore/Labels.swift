@@ -16,6 +16,10 @@ public enum Labels {
     public static let dirty = "io.reconcile.dirty"
     /// With `secrets_mode: file`, the host folder of the container's secret files.
     public static let secretFolder = "io.reconcile.secret-folder"
+    /// On a Swarm secret reconcile made: the name of the secret in the file, and its value's keyed
+    /// fingerprint (each value is a Swarm secret of its own: they cannot change).
+    public static let secretName = "io.reconcile.secret"
+    public static let secretVersion = "io.reconcile.secret-version"
     /// When the container was deployed, ISO 8601.
     public static let deployedAt = "io.reconcile.deployed-at"
     /// On a Swarm service: the id of the image it was created with, as the manager resolved it.

@@ -475,7 +475,9 @@ public struct Reconciler: Sendable {
     /// Removes secret folders of this environment that no container uses any more (their container
     /// was removed by hand, or an apply was killed before it could remove them).
     func sweepSecretFolders(_ spec: EnvironmentSpec) async {
-        guard spec.secretsMode == .file, let secretFiles, let containers = try? await engine.containers() else {
+        guard spec.secretsMode == .file, spec.platform != .swarm, let secretFiles,
+            let containers = try? await engine.containers()
+        else {
             return
         }
         let used = Set(containers.compactMap { $0.labels[Labels.secretFolder] })

@@ -71,10 +71,11 @@ public struct RuntimeConfig: Sendable, Equatable, Codable {
             publish = spec.swarm.publishMode.rawValue
         }
         healthcheck = spec.dockerHealthcheck.map { check in
-            check.test + [
-                "interval=\(Quantities.format(check.interval))", "timeout=\(Quantities.format(check.timeout))",
-                "retries=\(check.retries)", "start_period=\(Quantities.format(check.startPeriod))",
-            ]
+            (spec.healthcheckFromPolicy ? ["GET :\(spec.containerPort)\(spec.health.path) (from health)"] : check.test)
+                + [
+                    "interval=\(Quantities.format(check.interval))", "timeout=\(Quantities.format(check.timeout))",
+                    "retries=\(check.retries)", "start_period=\(Quantities.format(check.startPeriod))",
+                ]
         }
     }
 

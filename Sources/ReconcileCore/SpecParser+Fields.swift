@@ -211,6 +211,10 @@ extension SpecParser {
             settings.publishMode = value
         }
         spec.swarm = settings
+        // On Swarm, secrets are Swarm secrets unless the file asks for variables.
+        if spec.platform == .swarm && fields["secrets_mode"] == nil && !spec.secrets.isEmpty {
+            spec.secretsMode = .file
+        }
         if spec.platform != .swarm {
             for key in ["replicas", "update", "placement", "publish"] {
                 if let node = fields[key] {
@@ -218,11 +222,6 @@ extension SpecParser {
                         node, key, "is only used with platform: swarm; add `platform: swarm` or remove \(key)")
                 }
             }
-        } else if spec.secretsMode == .file, let node = fields["secrets_mode"] {
-            reader.report(
-                node, "secrets_mode",
-                "file mounts files of this host, which other nodes do not have; use secrets_mode: env with "
-                    + "platform: swarm (Swarm secrets are not supported yet)")
         } else if spec.strategy == .blueGreen, let node = fields["strategy"] {
             reader.report(
                 node, "strategy",

@@ -123,6 +123,11 @@ public enum SpecParser {
             file: file, service: service ?? "", environment: environment ?? "",
             image: image ?? ImageReference(repository: "", tag: nil), port: port ?? 0)
         readOptional(fields, into: &spec, reader: &reader)
+        if spec.platform == .swarm && fields["docker_healthcheck"] == nil {
+            // Swarm gates each task by its healthcheck while it rolls them: the file's health policy.
+            spec.dockerHealthcheck = .fromPolicy(spec.health, containerPort: spec.containerPort)
+            spec.healthcheckFromPolicy = true
+        }
         if let service, let environment {
             // Names reconcile gives other roles: the environment's containers could never be told apart.
             let name = "\(service)-\(environment)"

@@ -76,6 +76,8 @@ public struct ServiceSnapshot: Sendable, Equatable {
     /// What the service's spec says now (a `docker service update` by hand shows here, not in
     /// its labels).
     public var actual: ActualConfig?
+    /// The Swarm secrets its spec and its previous spec use (Swarm's rollback needs the latter's).
+    public var secretIDs: Set<String> = []
 
     public init(
         id: String, name: String, version: UInt64, labels: [String: String], image: String, replicas: Int?,
@@ -147,5 +149,113 @@ public struct SwarmNode: Sendable, Equatable {
         self.hostname = hostname
         self.ready = ready
         self.active = active
+    }
+}
+
+/// A Swarm secret, without its value (the engine never gives it back).
+public struct SwarmSecret: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var labels: [String: String]
+
+    public init(id: String, name: String, labels: [String: String]) {
+        self.id = id
+        self.name = name
+        self.labels = labels
+    }
+}
+
+/// A Swarm secret a service's tasks see as the file `/run/secrets/<target>`.
+public struct SwarmSecretMount: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var target: String
+
+    public init(id: String, name: String, target: String) {
+        self.id = id
+        self.name = name
+        self.target = target
+    }
+}
+
+/// One value of one of the file's secrets, as the Swarm secret that holds it. Swarm secrets cannot
+/// change, so each value is a secret of its own, named and labelled with the value's keyed
+/// fingerprint (which reveals nothing without the host's key); a changed value is a new secret
+/// and a changed service spec, and old ones go once no service spec (current or previous) uses them.
+public struct SwarmSecretVersion: Sendable, Equatable {
+    /// The secret's name in the file (`API_TOKEN`): the file `/run/secrets/API_TOKEN` in a task.
+    public var target: String
+    /// The Swarm secret's name: `<service>-<environment>-<NAME>-<fingerprint>`, at most 64 characters.
+    public var name: String
+    public var labels: [String: String]
+
+    /// The version of each of the environment's secrets, or the names of those whose value is not
+    /// known (not set in the environment or `secrets_file`).
+    public static func of(_ desired: DesiredEnvironment) -> (versions: [SwarmSecretVersion], missing: [String]) {
+        let spec = desired.spec
+        var versions: [SwarmSecretVersion] = []
+        var missing: [String] = []
+        for target in spec.secrets.sorted() {
+            guard let fingerprint = desired.runtimeConfig.secrets[target], fingerprint.hasPrefix("hmac:"),
+                desired.secretValues[target] != nil
+            else {
+                missing.append(target)
+                continue
+            }
+            let version = String(fingerprint.dropFirst("hmac:".count))
+            // Swarm allows 64 characters; the fingerprint and labels identify it, the rest is for people.
+            var base = String("\(spec.containerName)-\(target)".prefix(64 - 1 - version.count))
+            while let last = base.last, !(last.isLetter || last.isNumber) { base.removeLast() }
+            versions.append(
+                SwarmSecretVersion(
+                    target: target, name: "\(base)-\(version)",
+                    labels: Self.labels(of: spec).merging([Labels.secretName: target, Labels.secretVersion: version]) {
+                        $1
+                    }))
+        }
+        return (versions, missing)
+    }
+
+    /// The labels every Swarm secret of the environment carries.
+    public static func labels(of spec: EnvironmentSpec) -> [String: String] {
+        [Labels.managed: "true", Labels.service: spec.service, Labels.environment: spec.environment]
+    }
+}
+
+extension DockerHealthcheck {
+    /// A Swarm service's own healthcheck from the file's health policy (`platform: swarm` without
+    /// `docker_healthcheck`), so that Swarm itself holds back a task that does not answer while it
+    /// rolls the tasks: an HTTP GET of the health path inside the task with the first of curl,
+    /// wget, python3 and busybox's nc the image has, which passes on any 2xx answer. An image with none
+    /// of them passes it (reconcile's gate still checks through the published port); an image
+    /// without `/bin/sh` needs `docker_healthcheck` (its own command, or `[NONE]`).
+    public static func fromPolicy(_ health: HealthPolicy, containerPort: Int) -> DockerHealthcheck {
+        let seconds = max(1, Int(min(health.timeout, .seconds(3600)).components.seconds))
+        let url = shellQuoted("http://127.0.0.1:\(containerPort)\(health.path)")
+        let script = [
+            "u=\(url)",
+            "if command -v curl >/dev/null 2>&1; then exec curl -fsS -o /dev/null -m \(seconds) \"$u\"; fi",
+            // A static busybox's wget may crash resolving even an address: then the next way is tried.
+            "if command -v wget >/dev/null 2>&1; then wget -q -O /dev/null -T \(seconds) \"$u\"; r=$?; "
+                + "[ $r -lt 128 ] && exit $r; fi",
+            "if command -v python3 >/dev/null 2>&1; then exec python3 -c "
+                + "'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=\(seconds))' \"$u\"; fi",
+            "if command -v busybox >/dev/null 2>&1; then printf 'GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n' "
+                + "\(shellQuoted(health.path)) | busybox nc -w \(seconds) 127.0.0.1 \(containerPort) | busybox head -n 1 "
+                + "| busybox grep -q '^HTTP/[0-9.]* 2'; exit $?; fi",
+            "exit 0",
+        ].joined(separator: "; ")
+        var check = DockerHealthcheck(test: ["CMD-SHELL", script])
+        // A check more often than each second costs the node more than it tells.
+        check.interval = max(health.interval, .seconds(1))
+        check.timeout = health.timeout
+        check.retries = max(1, health.attempts)
+        check.startPeriod = health.startup
+        return check
+    }
+
+    /// `text` as one word for `sh`.
+    static func shellQuoted(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }

@@ -4,7 +4,8 @@
 /// through its published port (health, smoke, performance). When anything fails it rolls back
 /// through Swarm (`rollback=previous`) and checks the previous spec serves again; a new service
 /// that fails is removed, as nothing served before it. The failing tasks' errors and last log lines
-/// are reported.
+/// are reported. With `secrets_mode: file` (the default on Swarm) each secret value is a Swarm
+/// secret of its own, made before the service needs it and removed once no spec of the service uses it.
 struct SwarmStrategy: ReplaceStrategy {
     /// How often tasks and the update's state are read while waiting.
     var poll: Duration = .milliseconds(500)
@@ -16,6 +17,31 @@ struct SwarmStrategy: ReplaceStrategy {
         let engine = context.engine
         var request = ContainerCreation(desired: desired, revision: context.revision, deployedAt: context.wallClock())
         if let id = host.images[desired.imageKey]?.id { request.labels[Labels.serviceImageID] = id }
+        switch plan.action {
+        case .inSync, .conflict:
+            return .converged("\(spec.containerName) is in sync")
+        case .create, .replace:
+            do {
+                try await attachSecrets(desired, to: &request, context: context)
+            } catch {
+                await removeUnusedSecrets(spec, context: context)
+                return .refused("\(error); nothing was changed")
+            }
+        case .start:
+            break
+        }
+        let outcome = await deployService(desired, request: request, plan: plan, host: host, context: context)
+        await removeUnusedSecrets(spec, context: context)
+        return outcome
+    }
+
+    /// Creates or updates the service with `request`, waits for it, gates it, rolls it back.
+    private func deployService(
+        _ desired: DesiredEnvironment, request: ContainerCreation, plan: EnvironmentPlan, host: HostState,
+        context: DeployContext
+    ) async -> DeployOutcome {
+        let spec = desired.spec
+        let engine = context.engine
         let current = host.containers.first { $0.name == spec.containerName && $0.isService }
         switch plan.action {
         case .inSync, .conflict:
@@ -69,6 +95,58 @@ struct SwarmStrategy: ReplaceStrategy {
             if !failure.interfered { context.recorder.versionFailedItsChecks() }
             context.recorder.step(.rollingBack)
             return await rollBack(spec, id: before.id, failure: failure.reason, context: context)
+        }
+    }
+
+    /// Makes the Swarm secret of each secret value the service does not have yet, and mounts them all.
+    func attachSecrets(_ desired: DesiredEnvironment, to request: inout ContainerCreation, context: DeployContext)
+        async throws
+    {
+        let spec = desired.spec
+        guard spec.secretsMode == .file, !spec.secrets.isEmpty else { return }
+        let (versions, missing) = SwarmSecretVersion.of(desired)
+        guard missing.isEmpty else {
+            throw StateError(
+                "no value for \(missing.joined(separator: ", ")) (set it in the environment or in secrets_file)")
+        }
+        let existing = try await context.engine.swarmSecrets(labeled: SwarmSecretVersion.labels(of: spec))
+        for version in versions {
+            let id: String
+            if let made = existing.first(where: {
+                $0.labels[Labels.secretName] == version.target
+                    && $0.labels[Labels.secretVersion] == version.labels[Labels.secretVersion]
+            }) {
+                id = made.id
+            } else {
+                // The value is known: `of` left out every secret without one.
+                id = try await context.engine.createSwarmSecret(
+                    name: version.name, value: desired.secretValues[version.target] ?? "", labels: version.labels)
+                context.say(spec, "secret", "created Swarm secret \(version.name) for \(version.target)")
+            }
+            request.swarmSecrets.append(SwarmSecretMount(id: id, name: version.name, target: version.target))
+        }
+    }
+
+    /// Removes the environment's Swarm secrets that neither the service's spec nor its previous
+    /// spec (which Swarm's rollback returns to) uses; all of them when the service is gone.
+    func removeUnusedSecrets(_ spec: EnvironmentSpec, context: DeployContext) async {
+        let engine = context.engine
+        let used: Set<String>
+        let secrets: [SwarmSecret]
+        do {
+            secrets = try await engine.swarmSecrets(labeled: SwarmSecretVersion.labels(of: spec))
+            guard !secrets.isEmpty else { return }
+            used = try await engine.service(spec.containerName)?.secretIDs ?? []
+        } catch {
+            return  // Not known what is used: nothing is removed.
+        }
+        for secret in secrets where !used.contains(secret.id) {
+            do {
+                try await engine.removeSwarmSecret(secret.id)
+                context.say(spec, "secret", "removed Swarm secret \(secret.name): no spec of the service uses it")
+            } catch {
+                context.say(spec, "secret", "kept Swarm secret \(secret.name): \(error)", ok: false)
+            }
         }
     }
 
@@ -188,10 +266,31 @@ struct SwarmStrategy: ReplaceStrategy {
         let tasks = ((try? await context.engine.tasks(ofService: id)) ?? []).filter {
             $0.image == spec.image.description
         }
-        let failing = tasks.filter { ["failed", "rejected"].contains($0.state) || ($0.error ?? "").isEmpty == false }
+        let failing = tasks.filter {
+            ["failed", "rejected", "complete"].contains($0.state) || ($0.error ?? "").isEmpty == false
+        }
         var text = failure
-        let errors = Array(Set(failing.compactMap { task in task.error.map { "\(task.state): \($0)" } })).sorted()
+        // Tasks that ended name the version's fault; a pending one's error often only follows from it.
+        let ended = failing.filter { ["failed", "rejected", "complete"].contains($0.state) }
+        let errors = Array(
+            Set(
+                (ended.isEmpty ? failing : ended).map { task in
+                    "\(task.state): \(task.error ?? (task.state == "complete" ? "its container exited" : task.message))"
+                })
+        ).sorted()
         if !errors.isEmpty { text += "; failing tasks: " + errors.prefix(3).joined(separator: "; ") }
+        // Swarm stops a task whose healthcheck fails; its container on this node still says so.
+        for container in tasks.compactMap(\.containerID).prefix(3) {
+            if let seen = try? await context.engine.inspectContainer(container), seen.health == "unhealthy" {
+                text +=
+                    "; its healthcheck failed ("
+                    + (spec.healthcheckFromPolicy
+                        ? "GET :\(spec.containerPort)\(spec.health.path) inside the task, from the file's health policy"
+                        : "docker_healthcheck")
+                    + ")"
+                break
+            }
+        }
         // A task's container on this node has the log lines; on another node there are none to read.
         if let container = (failing + tasks).compactMap(\.containerID).first {
             return await context.failed(spec, container, text)

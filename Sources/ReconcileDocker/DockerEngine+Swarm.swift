@@ -7,12 +7,25 @@ import ReconcileCore
 /// The body of `POST /services/create` and `/services/{id}/update`, built from the container
 /// reconcile would create and the file's Swarm settings, without any I/O.
 struct ServiceSpecBody: Encodable, Equatable {
+    struct SecretPart: Encodable, Equatable {
+        struct FilePart: Encodable, Equatable {
+            var Name: String
+            var UID = "0"
+            var GID = "0"
+            /// 0444: readable by the image's user whoever it is; the task's container is its only reader.
+            var Mode: UInt32 = 0o444
+        }
+        var File: FilePart
+        var SecretID: String
+        var SecretName: String
+    }
     struct ContainerSpecPart: Encodable, Equatable {
         var Image: String
         var Env: [String]
         var Args: [String]?
         var StopGracePeriod: Int64
         var Healthcheck: CreateContainerBody.HealthcheckPart?
+        var Secrets: [SecretPart]?
     }
     struct ResourcesPart: Encodable, Equatable {
         struct Limits: Encodable, Equatable {
@@ -65,7 +78,12 @@ struct ServiceSpecBody: Encodable, Equatable {
         TaskTemplate = TaskTemplatePart(
             ContainerSpec: ContainerSpecPart(
                 Image: request.image, Env: request.environment.map { "\($0.0)=\($0.1)" }, Args: request.command,
-                StopGracePeriod: request.stopTimeout.nanoseconds, Healthcheck: health),
+                StopGracePeriod: request.stopTimeout.nanoseconds, Healthcheck: health,
+                Secrets: request.swarmSecrets.isEmpty
+                    ? nil
+                    : request.swarmSecrets.map {
+                        SecretPart(File: .init(Name: $0.target), SecretID: $0.id, SecretName: $0.name)
+                    }),
             Resources: ResourcesPart(
                 Limits: .init(
                     NanoCPUs: request.cpus.map { Int64(saturating: ($0 * 1e9).rounded()) }, MemoryBytes: request.memory)
@@ -97,9 +115,11 @@ extension DockerDTO {
         struct SpecPart: Decodable {
             struct Template: Decodable {
                 struct Container: Decodable {
+                    struct Secret: Decodable { var SecretID: String? }
                     var Image: String?
                     var Env: [String]?
                     var Args: [String]?
+                    var Secrets: [Secret]?
                 }
                 struct Resources: Decodable {
                     struct Limits: Decodable {
@@ -134,6 +154,7 @@ extension DockerDTO {
         var ID: String
         var Version: VersionPart
         var Spec: SpecPart
+        var PreviousSpec: SpecPart?
         var UpdateStatus: UpdateStatusPart?
         var Endpoint: EndpointPart?
 
@@ -155,6 +176,10 @@ extension DockerDTO {
                 nanoCPUs: Spec.TaskTemplate?.Resources?.Limits?.NanoCPUs ?? 0)
             actual.replicas = Spec.Mode?.Replicated?.Replicas
             service.actual = actual
+            service.secretIDs = Set(
+                [Spec, PreviousSpec].compactMap { $0 }.flatMap { spec in
+                    (spec.TaskTemplate?.ContainerSpec?.Secrets ?? []).compactMap(\.SecretID)
+                })
             return service
         }
     }
@@ -186,6 +211,15 @@ extension DockerDTO {
                 image: (Spec?.ContainerSpec?.Image ?? "").split(separator: "@").first.map(String.init) ?? "",
                 containerID: Status?.ContainerStatus?.ContainerID)
         }
+    }
+
+    struct Secret: Decodable {
+        struct SpecPart: Decodable {
+            var Name: String
+            var Labels: [String: String]?
+        }
+        var ID: String
+        var Spec: SpecPart
     }
 
     struct Node: Decodable {
@@ -285,5 +319,35 @@ extension DockerEngine {
             .GET, "/tasks", query: [("filters", String(decoding: filters, as: UTF8.self))], operation: "list tasks")
         let tasks = try Self.decode([DockerDTO.Task].self, response, operation: "GET /tasks")
         return tasks.sorted { ($0.CreatedAt ?? "") > ($1.CreatedAt ?? "") }.map(\.snapshot)
+    }
+
+    public func swarmSecrets(labeled labels: [String: String]) async throws -> [SwarmSecret] {
+        let filters = try JSONSerialization.data(
+            withJSONObject: ["label": labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }])
+        let response = try await send(
+            .GET, "/secrets", query: [("filters", String(decoding: filters, as: UTF8.self))],
+            operation: "list swarm secrets")
+        return try Self.decode([DockerDTO.Secret].self, response, operation: "GET /secrets").map {
+            SwarmSecret(id: $0.ID, name: $0.Spec.Name, labels: $0.Spec.Labels ?? [:])
+        }
+    }
+
+    public func createSwarmSecret(name: String, value: String, labels: [String: String]) async throws -> String {
+        struct Body: Encodable {
+            var Name: String
+            var Labels: [String: String]
+            var Data: String
+        }
+        struct Created: Decodable { var ID: String }
+        let body = try JSONEncoder().encode(
+            Body(Name: name, Labels: labels, Data: Data(value.utf8).base64EncodedString()))
+        let response = try await send(
+            .POST, "/secrets/create", body: body, operation: "create swarm secret \(name)", accept: [201])
+        return try Self.decode(Created.self, response, operation: "create swarm secret").ID
+    }
+
+    public func removeSwarmSecret(_ id: String) async throws {
+        _ = try await send(
+            .DELETE, "/secrets/\(Self.encode(id))", operation: "remove swarm secret \(id)", accept: [200, 204, 404])
     }
 }

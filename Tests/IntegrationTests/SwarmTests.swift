@@ -95,22 +95,62 @@ struct SwarmTests {
         #expect(updated.code == 0, "\(updated.output)")
         #expect(try await version().contains(#""version":"v2""#))
 
-        // A version that fails its gate: rolled back through Swarm, v2 serves again, the failure
-        // is named with the failing task's log line; the same file is not tried again in a loop.
+        // Secrets are Swarm secrets (the default on Swarm): a file in each task, never a variable,
+        // never printed; each value a secret of its own, removed once no spec of the service uses it.
+        let name = "\(fixture.service)-staging"
+        var withSecret = environment
+        let values = (1...3).map { "tok\($0)-\(UUID().uuidString)" }
+        func deploy(secret value: String) async throws -> (code: Int32, output: String) {
+            withSecret["API_TOKEN"] = value
+            return try await Binary.launch(
+                ["apply", try write(image: "reconcile-fixture:v2", "secrets: [API_TOKEN]")], environment: withSecret)
+        }
+        func secrets() async -> [String] {
+            await OwnEngine.output(
+                "docker -H \(own.host) secret ls --filter label=io.reconcile.service=\(fixture.service) "
+                    + "--format '{{.Name}}'"
+            ).split(separator: "\n").map(String.init).sorted()
+        }
+        func mounted() async -> String {
+            await OwnEngine.output(
+                "docker -H \(own.host) exec $(docker -H \(own.host) ps -q --filter "
+                    + "label=com.docker.swarm.service.name=\(name) | head -1) /bin/busybox cat /run/secrets/API_TOKEN")
+        }
+        var made: [[String]] = []
+        for value in values {
+            let run = try await deploy(secret: value)
+            #expect(run.code == 0, "\(run.output)")
+            #expect(run.output.contains("created Swarm secret \(name)-API_TOKEN-"), "\(run.output)")
+            #expect(!run.output.contains(value), "\(run.output)")
+            #expect(await mounted() == value)
+            made.append(await secrets())
+        }
+        // The previous spec's secret stays (Swarm's rollback returns to it); older ones go.
+        #expect(made.map(\.count) == [1, 2, 2], "\(made)")
+        #expect(made.count == 3 && !made[2].contains(made[0].first ?? "-"), "\(made)")
+        let inspected = await OwnEngine.output("docker -H \(own.host) service inspect \(name)")
+        #expect(inspected.contains("API_TOKEN_FILE=/run/secrets/API_TOKEN"), "\(inspected)")
+        #expect(!values.contains { inspected.contains($0) }, "\(inspected)")
+
+        // A version that fails its health: rolled back through Swarm, v2 serves again, the failure
+        // is named with the failing task's error; the same file is not tried again in a loop.
+        // It has no secrets: the secret of the spec it rolls back to must still be there.
         let failed = try await Binary.launch(
             ["apply", try write(image: "reconcile-fixture:unhealthy-500")], environment: environment)
         #expect(failed.code == 3, "\(failed.output)")
         #expect(failed.output.contains("the previous spec serves again (Swarm's rollback)"), "\(failed.output)")
-        #expect(failed.output.contains("returned 500"), "\(failed.output)")
+        // Swarm's own healthcheck (the file's health policy) fails the task before reconcile's gate would.
+        #expect(failed.output.contains("its healthcheck failed (GET :8080/health"), "\(failed.output)")
         #expect(try await version().contains(#""version":"v2""#))
+        #expect(await mounted() == values[2])
         let again = try await Binary.launch(["apply", file], environment: environment)
         #expect(again.code == 6, "\(again.output)")
 
         // watch: a service changed by hand (`docker service update --image`) is put back from the
         // service's own event, not at the interval (an hour).
-        let good = try write(image: "reconcile-fixture:v2")
+        let good = try write(image: "reconcile-fixture:v2", "secrets: [API_TOKEN]")
         let watch = try WatchTests.Watch(
-            [good, "--interval", "1h"], environment: environment,
+            [good, "--interval", "1h"], environment: withSecret,
             log: workspace.root.appendingPathComponent("watch.log").path)
         try await watch.waitFor("engine reachable")
         try await Task.sleep(for: .seconds(2))

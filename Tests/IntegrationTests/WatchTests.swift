@@ -400,6 +400,15 @@ final class OwnEngine {
         return await Spawn.finished(pid)
     }
 
+    /// What a shell command prints on stdout and stderr.
+    static func output(_ command: String) async -> String {
+        let file = NSTemporaryDirectory() + "own-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        guard let pid = try? Spawn.start("/bin/bash", ["-c", command], output: file) else { return "" }
+        _ = await Spawn.finished(pid)
+        return (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+    }
+
     /// For `init` and `deinit`-like paths that cannot await: short commands only.
     @discardableResult
     static func shellNow(_ command: String) -> Int32 {

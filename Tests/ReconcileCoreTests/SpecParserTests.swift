@@ -323,6 +323,37 @@ struct SpecParserTests {
         #expect(issues(minimal + "platform: kubernetes\n").joined().contains("platform"))
     }
 
+    @Test func onSwarmSecretsAreSwarmSecretsNamedByTheirValuesFingerprint() throws {
+        let spec = try parse(minimal + "platform: swarm\nsecrets: [API_TOKEN, DB_PASSWORD]\n").get().spec
+        #expect(spec.secretsMode == .file)
+        #expect(try parse(minimal + "platform: swarm\nsecrets_mode: env\n").get().spec.secretsMode == .env)
+        #expect(try parse(minimal + "secrets: [API_TOKEN]\n").get().spec.secretsMode == .env)
+
+        let key = [UInt8](repeating: 7, count: 32)
+        let desired = DesiredEnvironment(spec: spec, secretValues: ["API_TOKEN": "s3cret"], fingerprintKey: key)
+        let (versions, missing) = SwarmSecretVersion.of(desired)
+        #expect(missing == ["DB_PASSWORD"])
+        let version = try #require(versions.first)
+        let fingerprint = RuntimeConfig.secretFingerprint(name: "API_TOKEN", value: "s3cret", key: key)
+        #expect(version.name == "\(spec.containerName)-API_TOKEN-\(fingerprint.dropFirst(5))")
+        #expect(version.labels[Labels.secretName] == "API_TOKEN" && version.labels[Labels.service] == spec.service)
+        #expect(!version.name.contains("s3cret") && !version.labels.values.contains("s3cret"))
+        // The task sees a path, never the value.
+        let request = ContainerCreation(desired: desired, deployedAt: Date(timeIntervalSince1970: 0))
+        #expect(request.environment.contains { $0 == ("API_TOKEN_FILE", "/run/secrets/API_TOKEN") })
+        #expect(!request.environment.contains { $0.1 == "s3cret" })
+
+        // A long name is cut to Swarm's 64 characters, the fingerprint kept whole.
+        var long = spec
+        long.service = String(repeating: "a", count: 60)
+        let cut = try #require(
+            SwarmSecretVersion.of(DesiredEnvironment(spec: long, secretValues: ["API_TOKEN": "x"], fingerprintKey: key))
+                .versions
+                .first)
+        let cutFingerprint = RuntimeConfig.secretFingerprint(name: "API_TOKEN", value: "x", key: key).dropFirst(5)
+        #expect(cut.name == String(repeating: "a", count: 51) + "-" + cutFingerprint)
+    }
+
     @Test func binaryFileIsRefused() {
         let result = SpecParser.parse([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2], file: "reconcile", defaultEnvironment: "x")
         guard case .failure(let failure) = result else {
@@ -426,5 +457,26 @@ struct SpecParserTests {
     @Test func issueDescriptionWithoutField() {
         let issue = ValidationIssue(file: "f.yml", line: 2, column: 3, field: "", message: "broken")
         #expect(issue.description == "f.yml:2:3: broken")
+    }
+}
+
+extension SpecParserTests {
+    @Test func onSwarmTheHealthPolicyBecomesTheServicesHealthcheck() throws {
+        let spec = try parse(
+            minimal + "platform: swarm\ncontainer_port: 8080\nhealth: {path: \"/it's\", interval: 200ms, attempts: 4}\n"
+        ).get().spec
+        let check = try #require(spec.dockerHealthcheck)
+        #expect(spec.healthcheckFromPolicy)
+        #expect(check.test.first == "CMD-SHELL")
+        #expect(check.test[1].contains(#"u='http://127.0.0.1:8080/it'\''s'"#), "\(check.test[1])")
+        // At most once a second; as many failures as the gate allows; after the startup grace.
+        #expect(check.interval == .seconds(1) && check.retries == 4 && check.startPeriod == spec.health.startup)
+        // The plan names it by what it asks, not by its script.
+        let config = RuntimeConfig(spec: spec, secretValues: [:])
+        #expect(config.healthcheck?.first == "GET :8080/it's (from health)")
+        // The file's own check wins; a container gets none it did not ask for.
+        let own = try parse(minimal + "platform: swarm\ndocker_healthcheck: {test: [NONE]}\n").get().spec
+        #expect(own.dockerHealthcheck?.test == ["NONE"] && !own.healthcheckFromPolicy)
+        #expect(try parse(minimal).get().spec.dockerHealthcheck == nil)
     }
 }

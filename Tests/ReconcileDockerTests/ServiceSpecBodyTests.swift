@@ -44,6 +44,26 @@ struct ServiceSpecBodyTests {
         let ports = try #require((body["EndpointSpec"] as? [String: Any])?["Ports"] as? [[String: Any]])
         #expect(ports.first?["PublishedPort"] as? Int == 8000 && ports.first?["TargetPort"] as? Int == 8080)
         #expect(ports.first?["PublishMode"] as? String == "host")
+        #expect(container["Secrets"] == nil)
+    }
+
+    @Test func swarmSecretsAreFilesInTheTasksAndNeverValues() throws {
+        var request = ContainerCreation(
+            name: "app-production", image: "acme/app:v2", environment: [("API_TOKEN_FILE", "/run/secrets/API_TOKEN")],
+            command: nil, labels: [:], port: nil, restart: .unlessStopped, memory: nil, cpus: nil,
+            stopTimeout: .seconds(10), healthcheck: nil)
+        request.swarmSecrets = [SwarmSecretMount(id: "s1", name: "app-production-API_TOKEN-0a1b", target: "API_TOKEN")]
+        let json = try JSONSerialization.jsonObject(
+            with: JSONEncoder().encode(ServiceSpecBody(request, swarm: SwarmSettings())))
+        let template = try #require((json as? [String: Any])?["TaskTemplate"] as? [String: Any])
+        let container = try #require(template["ContainerSpec"] as? [String: Any])
+        let secrets = try #require(container["Secrets"] as? [[String: Any]])
+        #expect(secrets.count == 1)
+        #expect(secrets[0]["SecretID"] as? String == "s1")
+        #expect(secrets[0]["SecretName"] as? String == "app-production-API_TOKEN-0a1b")
+        let file = try #require(secrets[0]["File"] as? [String: Any])
+        #expect(
+            file["Name"] as? String == "API_TOKEN" && file["Mode"] as? Int == 0o444 && file["UID"] as? String == "0")
     }
 
     @Test func combinationsThatCanNeverConvergeAreNamed() {

@@ -105,3 +105,33 @@ extension DesiredEnvironment {
     /// What hides this environment's secret values in text shown or stored.
     public var redactions: Redactions { Redactions(values: Array(secretValues.values)) }
 }
+
+extension SwarmSecretVersion {
+    /// The version of each of the environment's secrets, or the names of those whose value is not
+    /// known (not set in the environment or `secrets_file`).
+    public static func of(_ desired: DesiredEnvironment) -> (versions: [SwarmSecretVersion], missing: [String]) {
+        let spec = desired.spec
+        var versions: [SwarmSecretVersion] = []
+        var missing: [String] = []
+        for target in spec.secrets.sorted() {
+            guard let fingerprint = desired.runtimeConfig.secrets[target], fingerprint.hasPrefix("hmac:"),
+                let value = desired.secretValues[target]
+            else {
+                missing.append(target)
+                continue
+            }
+            let version = String(fingerprint.dropFirst("hmac:".count))
+            // Swarm allows 64 characters; the fingerprint and labels identify it, the rest is for people.
+            var base = String("\(spec.containerName)-\(target)".prefix(64 - 1 - version.count))
+            while let last = base.last, !(last.isLetter || last.isNumber) { base.removeLast() }
+            versions.append(
+                SwarmSecretVersion(
+                    target: target, name: "\(base)-\(version)",
+                    labels: Self.labels(of: spec).merging([Labels.secretName: target, Labels.secretVersion: version]) {
+                        $1
+                    }, value: value))
+        }
+        return (versions, missing)
+    }
+
+}

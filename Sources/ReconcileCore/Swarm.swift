@@ -182,39 +182,16 @@ public struct SwarmSecretMount: Sendable, Equatable {
 /// change, so each value is a secret of its own, named and labelled with the value's keyed
 /// fingerprint (which reveals nothing without the host's key); a changed value is a new secret
 /// and a changed service spec, and old ones go once no service spec (current or previous) uses them.
-public struct SwarmSecretVersion: Sendable, Equatable {
+public struct SwarmSecretVersion: Sendable, Equatable, CustomStringConvertible {
     /// The secret's name in the file (`API_TOKEN`): the file `/run/secrets/API_TOKEN` in a task.
     public var target: String
     /// The Swarm secret's name: `<service>-<environment>-<NAME>-<fingerprint>`, at most 64 characters.
     public var name: String
     public var labels: [String: String]
+    /// The value: never print it (`description` is the name).
+    public var value: String
 
-    /// The version of each of the environment's secrets, or the names of those whose value is not
-    /// known (not set in the environment or `secrets_file`).
-    public static func of(_ desired: DesiredEnvironment) -> (versions: [SwarmSecretVersion], missing: [String]) {
-        let spec = desired.spec
-        var versions: [SwarmSecretVersion] = []
-        var missing: [String] = []
-        for target in spec.secrets.sorted() {
-            guard let fingerprint = desired.runtimeConfig.secrets[target], fingerprint.hasPrefix("hmac:"),
-                desired.secretValues[target] != nil
-            else {
-                missing.append(target)
-                continue
-            }
-            let version = String(fingerprint.dropFirst("hmac:".count))
-            // Swarm allows 64 characters; the fingerprint and labels identify it, the rest is for people.
-            var base = String("\(spec.containerName)-\(target)".prefix(64 - 1 - version.count))
-            while let last = base.last, !(last.isLetter || last.isNumber) { base.removeLast() }
-            versions.append(
-                SwarmSecretVersion(
-                    target: target, name: "\(base)-\(version)",
-                    labels: Self.labels(of: spec).merging([Labels.secretName: target, Labels.secretVersion: version]) {
-                        $1
-                    }))
-        }
-        return (versions, missing)
-    }
+    public var description: String { name }
 
     /// The labels every Swarm secret of the environment carries.
     public static func labels(of spec: EnvironmentSpec) -> [String: String] {
@@ -230,7 +207,7 @@ extension DockerHealthcheck {
     /// of them passes it (reconcile's gate still checks through the published port); an image
     /// without `/bin/sh` needs `docker_healthcheck` (its own command, or `[NONE]`).
     public static func fromPolicy(_ health: HealthPolicy, containerPort: Int) -> DockerHealthcheck {
-        let seconds = max(1, Int(min(health.timeout, .seconds(3600)).components.seconds))
+        let seconds: Int64 = max(1, min(health.timeout, .seconds(3600)).components.seconds)
         let url = shellQuoted("http://127.0.0.1:\(containerPort)\(health.path)")
         let script = [
             "u=\(url)",

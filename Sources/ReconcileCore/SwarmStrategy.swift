@@ -118,9 +118,8 @@ struct SwarmStrategy: ReplaceStrategy {
             }) {
                 id = made.id
             } else {
-                // The value is known: `of` left out every secret without one.
                 id = try await context.engine.createSwarmSecret(
-                    name: version.name, value: desired.secretValues[version.target] ?? "", labels: version.labels)
+                    name: version.name, value: version.value, labels: version.labels)
                 context.say(spec, "secret", "created Swarm secret \(version.name) for \(version.target)")
             }
             request.swarmSecrets.append(SwarmSecretMount(id: id, name: version.name, target: version.target))

@@ -51,10 +51,12 @@ public struct SwarmSettings: Sendable, Equatable {
                 + "\(port) once), and the swarm has \(nodes) that can run tasks; lower replicas, add nodes, or use "
                 + "publish.mode: ingress"
         }
-        if order == .startFirst, replicas >= nodes {
-            return "update.order: start-first with publish.mode: host starts each new task beside the old one on a "
-                + "node where port \(port) is taken; with \(replicas) replicas on \(nodes) nodes no node is free. Use "
-                + "update.order: stop-first, or fewer replicas than nodes"
+        if order == .startFirst {
+            // Measured on a two-node swarm: the new task of a slot is placed beside the old one,
+            // on the node where the port is taken, whatever other node is free.
+            return "update.order: start-first with publish.mode: host starts each new task beside the old one on its "
+                + "node, where port \(port) is taken, so the new task cannot start. Use update.order: stop-first, "
+                + "or publish.mode: ingress"
         }
         return nil
     }
@@ -143,12 +145,17 @@ public struct SwarmNode: Sendable, Equatable {
     public var hostname: String
     public var ready: Bool
     public var active: Bool
+    /// The address the node has in the swarm (where its host-mode ports answer).
+    public var address: String?
+    /// True for the node of the engine reconcile talks to.
+    public var isSelf = false
 
-    public init(id: String, hostname: String, ready: Bool, active: Bool) {
+    public init(id: String, hostname: String, ready: Bool, active: Bool, address: String? = nil) {
         self.id = id
         self.hostname = hostname
         self.ready = ready
         self.active = active
+        self.address = address
     }
 }
 

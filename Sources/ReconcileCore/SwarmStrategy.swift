@@ -16,6 +16,7 @@ struct SwarmStrategy: ReplaceStrategy {
         let spec = desired.spec
         let engine = context.engine
         var request = ContainerCreation(desired: desired, revision: context.revision, deployedAt: context.wallClock())
+        request.image = Self.serviceImage(desired)
         if let id = host.images[desired.imageKey]?.id { request.labels[Labels.serviceImageID] = id }
         switch plan.action {
         case .inSync, .conflict:
@@ -61,7 +62,7 @@ struct SwarmStrategy: ReplaceStrategy {
             context.recorder.step(.gating) { $0.gatingID = id }
             context.say(
                 spec, "create", "service \(spec.containerName) (\(id.prefix(12))), \(spec.swarm.replicas) replicas")
-            if let failure = await converge(spec, id: id, since: nil, context: context) {
+            if let failure = await converge(spec, image: request.image, id: id, since: nil, context: context) {
                 if !failure.interfered { context.recorder.versionFailedItsChecks() }
                 try? await engine.removeService(id)
                 context.say(spec, "remove", "service \(spec.containerName): nothing served before it", ok: false)
@@ -89,13 +90,29 @@ struct SwarmStrategy: ReplaceStrategy {
                 context.say(spec, "update", "service \(spec.containerName): \(spec.swarm.updateSummary)")
             }
             context.recorder.step(.gating) { $0.gatingID = before.id }
-            guard let failure = await converge(spec, id: before.id, since: version, context: context) else {
+            guard
+                let failure = await converge(
+                    spec, image: request.image, id: before.id, since: version, context: context)
+            else {
                 return .converged("\(spec.image) serving on port \(spec.port), \(spec.swarm.replicas) replicas")
             }
             if !failure.interfered { context.recorder.versionFailedItsChecks() }
             context.recorder.step(.rollingBack)
             return await rollBack(spec, id: before.id, failure: failure.reason, context: context)
         }
+    }
+
+    /// The image the service names: the file's reference; when earlier bytes are pinned (a revision
+    /// applied again, `rollback`, a hold), their registry digest, which every node can pull, else
+    /// their id (present where it was built or loaded).
+    static func serviceImage(_ desired: DesiredEnvironment) -> String {
+        guard let pin = desired.pin else { return desired.spec.image.description }
+        return pin.digest ?? pin.id
+    }
+
+    /// True when `task` runs `image` (tasks name it without the digest Swarm may pin).
+    static func runs(_ image: String, _ task: TaskSnapshot) -> Bool {
+        task.image == image || task.image == image.split(separator: "@").first.map(String.init)
     }
 
     /// Makes the Swarm secret of each secret value the service does not have yet, and mounts them all.
@@ -163,7 +180,8 @@ struct SwarmStrategy: ReplaceStrategy {
 
     /// Waits for the service to run its replicas (an update: for Swarm to finish it), then gates it;
     /// the failure, or nil when it serves.
-    func converge(_ spec: EnvironmentSpec, id: String, since version: UInt64?, context: DeployContext) async -> Failure?
+    func converge(_ spec: EnvironmentSpec, image: String, id: String, since version: UInt64?, context: DeployContext)
+        async -> Failure?
     {
         let engine = context.engine
         let started = context.clock.now()
@@ -174,7 +192,7 @@ struct SwarmStrategy: ReplaceStrategy {
                 return Failure(
                     reason: await explain(
                         "the service did not converge within \(Quantities.format(bound)) (Swarm does not give up on "
-                            + "its own)", spec: spec, id: id, context: context))
+                            + "its own)", spec: spec, image: image, id: id, context: context))
             }
             let service: ServiceSnapshot?
             let tasks: [TaskSnapshot]
@@ -195,9 +213,9 @@ struct SwarmStrategy: ReplaceStrategy {
                 return Failure(
                     reason: await explain(
                         "Swarm stopped the update (\(state)\(service.updateMessage.map { ": \($0)" } ?? ""))",
-                        spec: spec, id: id, context: context))
+                        spec: spec, image: image, id: id, context: context))
             }
-            let mine = tasks.filter { $0.image == spec.image.description && $0.desiredState == "running" }
+            let mine = tasks.filter { Self.runs(image, $0) && $0.desiredState == "running" }
             let running = mine.filter(\.isRunning).count
             let updating = version != nil && state == "updating"
             if running >= spec.swarm.replicas && !updating { break }
@@ -211,7 +229,7 @@ struct SwarmStrategy: ReplaceStrategy {
                         reason: await explain(
                             "\(waiting.count) tasks found no node to run on for \(Quantities.format(Self.unschedulable)) "
                                 + "(\(waiting[0].error ?? "")); check placement.constraints, the nodes and their ports",
-                            spec: spec, id: id, context: context))
+                            spec: spec, image: image, id: id, context: context))
                 }
             } else {
                 stuckSince = nil
@@ -219,13 +237,48 @@ struct SwarmStrategy: ReplaceStrategy {
             try? await context.clock.sleep(for: poll)
         }
         context.say(spec, "tasks", "\(spec.swarm.replicas) of \(spec.swarm.replicas) running", since: started)
-        let verdict = await context.verifier.verify(
-            spec, containerID: nil, startedAt: context.clock.now(), restartsBefore: 0)
-        for line in verdict.lines {
-            context.say(spec, "gate", line, ok: verdict.failure == nil || line != verdict.lines.last)
+        guard let failure = await gate(spec, image: image, id: id, context: context) else { return nil }
+        return Failure(reason: await explain(failure, spec: spec, image: image, id: id, context: context))
+    }
+
+    /// Runs the gate through the published port; the failure, or nil when it passed. With
+    /// `publish.mode: host` each task answers on its own node's port only: a task on the engine's
+    /// own node is checked at the engine's address, one on another node at that node's swarm
+    /// address. Through the routing mesh (ingress) the engine's address reaches them all.
+    /// `image` picks the tasks (nil: those Swarm wants running, after its rollback).
+    func gate(
+        _ spec: EnvironmentSpec, image: String?, id: String, healthOnly: Bool = false, context: DeployContext
+    ) async -> String? {
+        var targets: [(name: String, target: ProbeTarget?)] = [("", nil)]
+        if spec.swarm.publishMode == .host, let nodes = try? await context.engine.swarmNodes(),
+            let tasks = try? await context.engine.tasks(ofService: id)
+        {
+            let running = Set(
+                tasks.filter { task in
+                    task.isRunning && task.desiredState == "running" && (image.map { Self.runs($0, task) } ?? true)
+                }.map(\.node))
+            let elsewhere = nodes.filter { running.contains($0.id) && !$0.isSelf }
+            if !elsewhere.isEmpty {
+                targets =
+                    (nodes.contains { running.contains($0.id) && $0.isSelf }
+                        ? [(name: nodes.first(where: \.isSelf)?.hostname ?? "", target: nil)] : [])
+                    + elsewhere.map { node in
+                        (name: node.hostname, target: node.address.map { ProbeTarget(host: $0, port: spec.port) })
+                    }
+            }
         }
-        guard let failure = verdict.failure else { return nil }
-        return Failure(reason: await explain(failure, spec: spec, id: id, context: context))
+        for (name, target) in targets {
+            let verdict = await context.verifier.verify(
+                spec, containerID: nil, startedAt: context.clock.now(), restartsBefore: 0, healthOnly: healthOnly,
+                target: target)
+            for line in verdict.lines {
+                context.say(
+                    spec, "gate", name.isEmpty ? line : "\(name): \(line)",
+                    ok: verdict.failure == nil || line != verdict.lines.last)
+            }
+            if let failure = verdict.failure { return name.isEmpty ? failure : "on node \(name): \(failure)" }
+        }
+        return nil
     }
 
     /// Rolls the service back to its previous spec through Swarm and checks that it serves.
@@ -249,9 +302,8 @@ struct SwarmStrategy: ReplaceStrategy {
             if let service = try? await engine.service(id), service.updateState == "rollback_completed" { break }
             try? await context.clock.sleep(for: poll)
         }
-        let verdict = await context.verifier.verify(
-            spec.forRestore, containerID: nil, startedAt: context.clock.now(), restartsBefore: 0, healthOnly: true)
-        if let again = verdict.failure {
+        let restored = spec.forRestore
+        if let again = await gate(restored, image: nil, id: id, healthOnly: true, context: context) {
             return .rollbackFailed(
                 failure: failure,
                 state: "the previous spec was restored by Swarm but does not pass its health check: \(again)")
@@ -260,11 +312,11 @@ struct SwarmStrategy: ReplaceStrategy {
     }
 
     /// The failure with the failing tasks' errors and one's last log lines.
-    func explain(_ failure: String, spec: EnvironmentSpec, id: String, context: DeployContext) async -> String {
+    func explain(_ failure: String, spec: EnvironmentSpec, image: String, id: String, context: DeployContext) async
+        -> String
+    {
         // This version's tasks only: the service's history holds earlier versions' failures too.
-        let tasks = ((try? await context.engine.tasks(ofService: id)) ?? []).filter {
-            $0.image == spec.image.description
-        }
+        let tasks = ((try? await context.engine.tasks(ofService: id)) ?? []).filter { Self.runs(image, $0) }
         let failing = tasks.filter {
             ["failed", "rejected", "complete"].contains($0.state) || ($0.error ?? "").isEmpty == false
         }

@@ -225,7 +225,10 @@ extension DockerDTO {
     struct Node: Decodable {
         struct DescriptionPart: Decodable { var Hostname: String? }
         struct SpecPart: Decodable { var Availability: String? }
-        struct StatusPart: Decodable { var State: String? }
+        struct StatusPart: Decodable {
+            var State: String?
+            var Addr: String?
+        }
         var ID: String
         var Description: DescriptionPart?
         var Spec: SpecPart?
@@ -236,6 +239,7 @@ extension DockerDTO {
         struct SwarmPart: Decodable {
             var LocalNodeState: String?
             var ControlAvailable: Bool?
+            var NodeID: String?
         }
         var Swarm: SwarmPart?
     }
@@ -249,9 +253,12 @@ extension DockerEngine {
         guard info.Swarm?.LocalNodeState == "active", info.Swarm?.ControlAvailable == true else { return nil }
         let response = try await send(.GET, "/nodes", operation: "list swarm nodes")
         return try Self.decode([DockerDTO.Node].self, response, operation: "GET /nodes").map { node in
-            SwarmNode(
+            var seen = SwarmNode(
                 id: node.ID, hostname: node.Description?.Hostname ?? node.ID, ready: node.Status?.State == "ready",
-                active: node.Spec?.Availability == "active")
+                active: node.Spec?.Availability == "active",
+                address: node.Status?.Addr.flatMap { $0.isEmpty || $0 == "0.0.0.0" ? nil : $0 })
+            seen.isSelf = node.ID == info.Swarm?.NodeID
+            return seen
         }
     }
 

@@ -6,7 +6,9 @@ import Testing
 /// Issue 13, Swarm: `platform: swarm` on a one-node swarm of a dockerd the test starts (its own
 /// socket, data root and bridge; never `swarm init` on the shared engine), with `publish.mode:
 /// host` (ingress needs IPVS, which these machines' kernel lacks).
-@Suite(.timeLimit(.minutes(4)))
+/// The tests run one after the other: each swarm's manager binds its own addresses, but two
+/// swarms starting at once on one machine double the load for no gain.
+@Suite(.serialized, .timeLimit(.minutes(4)))
 struct SwarmTests {
     @Test func createUpdateAndAFailedUpdateRolledBackThroughSwarm() async throws {
         try await EngineFixture.with { fixture in
@@ -161,5 +163,191 @@ struct SwarmTests {
         try await watch.waitFor("staging: drift-corrected (event", within: .seconds(90))
         #expect(try await version().contains(#""version":"v2""#))
         #expect(await watch.stop() == 0, "\(watch.output)")
+    }
+
+    /// A two-node swarm: the test's dockerd as manager, and a worker: a second dockerd in a network
+    /// namespace of its own (a veth pair to the host, no default route: pulls fail at once and the
+    /// loaded images are used), under a host name of its own.
+    @Test func twoNodesEachRunATaskAndEachIsGated() async throws {
+        try await EngineFixture.with { fixture in
+            let manager = try OwnEngine()
+            let worker = try WorkerNode()
+            do {
+                try await manager.start()
+                try await worker.start()
+                for image in ["reconcile-fixture:v1", "reconcile-fixture:v2", "reconcile-fixture:unhealthy-500"] {
+                    await manager.load(image)
+                    await worker.load(image)
+                }
+                let swarmPort = try fixture.freePort()
+                #expect(
+                    await OwnEngine.shell(
+                        "docker -H \(manager.host) swarm init --advertise-addr \(worker.hostSide) "
+                            + "--listen-addr \(worker.hostSide):\(swarmPort) >/dev/null") == 0)
+                let token = await OwnEngine.output("docker -H \(manager.host) swarm join-token -q worker")
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(
+                    await OwnEngine.shell(
+                        "docker -H \(worker.host) swarm join --token \(token) --advertise-addr \(worker.address) "
+                            + "--listen-addr \(worker.address):\(swarmPort) \(worker.hostSide):\(swarmPort) >/dev/null")
+                        == 0)
+                try await twoNodes(fixture, manager: manager, worker: worker)
+            } catch {
+                await worker.remove()
+                await manager.remove()
+                throw error
+            }
+            await worker.remove()
+            await manager.remove()
+        }
+    }
+
+    func twoNodes(_ fixture: EngineFixture, manager: OwnEngine, worker: WorkerNode) async throws {
+        let workspace = try Workspace()
+        let environment = ["RECONCILE_STATE_DIR": workspace.root.appendingPathComponent("state").path]
+        let port = try fixture.freePort()
+        func write(image: String, _ extra: String = "replicas: 2", order: String = "stop-first") throws -> String {
+            try workspace.write(
+                "environments/staging.yml",
+                """
+                service: \(fixture.service)
+                environment: staging
+                image: \(image)
+                pull: never
+                port: \(port)
+                container_port: 8080
+                stop_timeout: 1s
+                engine: \(manager.host)
+                platform: swarm
+                publish: {mode: host}
+                update: {parallelism: 1, delay: 0s, monitor: 1s, order: \(order)}
+                health: {path: /health, startup: 1s, interval: 200ms, attempts: 5, timeout: 1s}
+                \(extra)
+                """)
+        }
+        // What each node serves on its own port (a host-mode port answers on its node only).
+        func served() async -> [String] {
+            var versions: [String] = []
+            for host in ["127.0.0.1", worker.address] {
+                let body = await OwnEngine.output(
+                    "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://\(host):\(port)/health', "
+                        + "timeout=5).read().decode())\" 2>/dev/null")
+                versions.append(
+                    body.contains(#""version":"v1""#) ? "v1" : body.contains(#""version":"v2""#) ? "v2" : "-")
+            }
+            return versions
+        }
+
+        // Two replicas on two nodes, one each: allowed, and both serve.
+        let created = try await Binary.launch(
+            ["apply", try write(image: "reconcile-fixture:v1")], environment: environment)
+        #expect(created.code == 0, "\(created.output)")
+        #expect(await served() == ["v1", "v1"])
+        let status = try await Binary.launch(
+            ["status", try write(image: "reconcile-fixture:v1")], environment: environment)
+        #expect(status.output.contains("swarm: 2/2 running ("), "\(status.output)")
+        #expect(status.output.contains("\(worker.hostname): running"), "\(status.output)")
+
+        // Rolled one node at a time; a version failing its health is rolled back on both.
+        let updated = try await Binary.launch(
+            ["apply", try write(image: "reconcile-fixture:v2")], environment: environment)
+        #expect(updated.code == 0, "\(updated.output)")
+        #expect(await served() == ["v2", "v2"])
+        let failed = try await Binary.launch(
+            ["apply", try write(image: "reconcile-fixture:unhealthy-500")], environment: environment)
+        #expect(failed.code == 3, "\(failed.output)")
+        #expect(await served() == ["v2", "v2"], "\(failed.output)")
+
+        // start-first with a host-mode port is refused even with a free node: Swarm would start the
+        // new task on the old one's node (measured: "port is already allocated", every time).
+        let startFirst = try await Binary.launch(
+            ["diff", try write(image: "reconcile-fixture:v1", "replicas: 1", order: "start-first")],
+            environment: environment)
+        #expect(
+            startFirst.code == 1 && startFirst.output.contains("where port \(port) is taken"), "\(startFirst.output)")
+
+        // A task on the other node is gated on that node's address, not on this host's port.
+        let moved = try await Binary.launch(
+            [
+                "apply",
+                try write(
+                    image: "reconcile-fixture:v1",
+                    "replicas: 1\nplacement: {constraints: [\"node.hostname==\(worker.hostname)\"]}"),
+            ], environment: environment)
+        #expect(moved.code == 0, "\(moved.output)")
+        #expect(moved.output.contains("gate \(worker.hostname): health /health ok"), "\(moved.output)")
+        #expect(await served() == ["-", "v1"])
+    }
+}
+
+/// A second dockerd in a network namespace of its own, reached from the host over a veth pair
+/// (`hostSide` here, `address` there), with its own bridge inside the namespace and its own host
+/// name (a UTS namespace), so that a swarm sees two nodes.
+final class WorkerNode {
+    let root: String
+    let namespace: String
+    let hostname: String
+    let hostSide: String
+    let address: String
+    private let link: String
+    private(set) var pid: pid_t = 0
+    var host: String { "unix://\(root)/d.sock" }
+
+    init() throws {
+        let id = UUID().uuidString.prefix(6).lowercased()
+        root = "/tmp/rw-\(id)"
+        namespace = "rns\(id)"
+        hostname = "worker-\(id)"
+        link = "rv\(id)"
+        let subnet = Int.random(in: 1...250)
+        hostSide = "10.250.\(subnet).1"
+        address = "10.250.\(subnet).2"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let inside = "ip netns exec \(namespace)"
+        for command in [
+            "ip netns add \(namespace)", "ip link add \(link)h type veth peer name \(link)w",
+            "ip addr add \(hostSide)/30 dev \(link)h", "ip link set \(link)h up",
+            "ip link set \(link)w netns \(namespace)", "\(inside) ip addr add \(address)/30 dev \(link)w",
+            "\(inside) ip link set \(link)w up", "\(inside) ip link set lo up",
+            "\(inside) ip link add rb\(id) type bridge", "\(inside) ip addr add 10.249.\(subnet).1/24 dev rb\(id)",
+            "\(inside) ip link set rb\(id) up",
+        ] {
+            #expect(OwnEngine.shellNow(command) == 0, "\(command)")
+        }
+    }
+
+    /// Starts the worker's dockerd in the namespace and waits until it answers.
+    func start() async throws {
+        let bridge = "rb" + root.suffix(6)
+        // nsenter and unshare exec (no fork): the pid is dockerd's.
+        pid = try Spawn.start(
+            "/usr/bin/nsenter",
+            [
+                "--net=/var/run/netns/\(namespace)", "unshare", "-u", "sh", "-c",
+                "hostname \(hostname) && exec dockerd --data-root \(root)/data --exec-root \(root)/exec "
+                    + "--pidfile \(root)/pid -H \(host) --bridge \(bridge) --iptables=false",
+            ], output: "\(root)/dockerd.log")
+        for _ in 0..<120 {
+            if await OwnEngine.shell("docker -H \(host) version >/dev/null 2>&1") == 0 { return }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw FixtureError("the worker's dockerd did not answer within 30 s")
+    }
+
+    func load(_ image: String) async {
+        #expect(await OwnEngine.shell("docker save \(image) | docker -H \(host) load >/dev/null") == 0)
+    }
+
+    func remove() async {
+        await OwnEngine.shell("docker -H \(host) swarm leave --force >/dev/null 2>&1")
+        await OwnEngine.shell("docker -H \(host) rm -f $(docker -H \(host) ps -aq) >/dev/null 2>&1")
+        if pid > 0 {
+            kill(pid, SIGTERM)
+            _ = await Spawn.finished(pid)
+            pid = 0
+        }
+        await OwnEngine.shell(
+            "for m in $(awk '{print $2}' /proc/mounts | grep '^\(root)/' | sort -r); do umount $m || umount -l $m; done; "
+                + "ip netns del \(namespace); ip link del \(link)h 2>/dev/null; rm -rf \(root)")
     }
 }

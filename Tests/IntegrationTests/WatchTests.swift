@@ -391,7 +391,10 @@ final class OwnEngine {
         await Self.shell("docker -H \(host) rm -f $(docker -H \(host) ps -aq) >/dev/null 2>&1")
         await stop()
         await Self.shell("ip link del \(bridge)")
-        await Self.shell("rm -rf \(root)")
+        // A swarm leaves its namespaces mounted in the exec root (and a killed engine its layers).
+        await Self.shell(
+            "for m in $(awk '{print $2}' /proc/mounts | grep '^\(root)/' | sort -r); do umount $m || umount -l $m; "
+                + "done; rm -rf \(root)")
     }
 
     @discardableResult

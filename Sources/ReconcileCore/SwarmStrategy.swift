@@ -299,7 +299,13 @@ struct SwarmStrategy: ReplaceStrategy {
         let started = context.clock.now()
         let bound = spec.swarm.updateBound(health: spec.forRestore.health)
         while context.clock.now() - started < bound {
-            if let service = try? await engine.service(id), service.updateState == "rollback_completed" { break }
+            // Swarm may call its rollback complete before each restored task runs (passes its healthcheck).
+            if let service = try? await engine.service(id), service.updateState == "rollback_completed",
+                let tasks = try? await engine.tasks(ofService: id),
+                tasks.filter({ $0.isRunning && $0.desiredState == "running" }).count >= spec.swarm.replicas
+            {
+                break
+            }
             try? await context.clock.sleep(for: poll)
         }
         let restored = spec.forRestore

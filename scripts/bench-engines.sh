@@ -117,7 +117,9 @@ for w in 1 2; do
     ip netns exec "$ns" ip addr add "$there/30" dev "bw$w-$id"
     ip netns exec "$ns" ip link set "bw$w-$id" up
     ip netns exec "$ns" ip link set lo up
-    ip netns exec "$ns" ip route add 10.0.0.0/8 via "$here"
+    # Only the manager and the other worker: a route to the resolver would make each pull wait.
+    ip netns exec "$ns" ip route add "$manager/32" via "$here"
+    ip netns exec "$ns" ip route add "10.247.$((id % 250)).0/24" via "$here"
     ip netns exec "$ns" ip link add "bb$w" type bridge
     ip netns exec "$ns" ip addr add "10.246.$w.1/24" dev "bb$w"
     ip netns exec "$ns" ip link set "bb$w" up

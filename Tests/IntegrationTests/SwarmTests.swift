@@ -32,28 +32,38 @@ struct SwarmTests {
         }
     }
 
+    /// The environment file both scenarios deploy: a host-mode port, updates one task at a time.
+    static func file(
+        _ workspace: Workspace, service: String, port: Int, engine: String, image: String, order: String,
+        extra: String
+    ) throws -> String {
+        try workspace.write(
+            "environments/staging.yml",
+            """
+            service: \(service)
+            environment: staging
+            image: \(image)
+            pull: never
+            port: \(port)
+            container_port: 8080
+            stop_timeout: 1s
+            engine: \(engine)
+            platform: swarm
+            publish: {mode: host}
+            update: {parallelism: 1, delay: 0s, monitor: 1s, order: \(order)}
+            health: {path: /health, startup: 1s, interval: 200ms, attempts: 5, timeout: 1s}
+            \(extra)
+            """)
+    }
+
     func scenario(_ fixture: EngineFixture, own: OwnEngine) async throws {
         let workspace = try Workspace()
         let environment = ["RECONCILE_STATE_DIR": workspace.root.appendingPathComponent("state").path]
         let port = try fixture.freePort()
         func write(image: String, _ extra: String = "", order: String = "stop-first") throws -> String {
-            try workspace.write(
-                "environments/staging.yml",
-                """
-                service: \(fixture.service)
-                environment: staging
-                image: \(image)
-                pull: never
-                port: \(port)
-                container_port: 8080
-                stop_timeout: 1s
-                engine: \(own.host)
-                platform: swarm
-                publish: {mode: host}
-                update: {parallelism: 1, delay: 0s, monitor: 1s, order: \(order)}
-                health: {path: /health, startup: 1s, interval: 200ms, attempts: 5, timeout: 1s}
-                \(extra)
-                """)
+            try SwarmTests.file(
+                workspace, service: fixture.service, port: port, engine: own.host, image: image, order: order,
+                extra: extra)
         }
         func version() async throws -> String {
             try await fixture.get(port: port, path: "/health", within: .seconds(10)).1
@@ -207,23 +217,9 @@ struct SwarmTests {
         let environment = ["RECONCILE_STATE_DIR": workspace.root.appendingPathComponent("state").path]
         let port = try fixture.freePort()
         func write(image: String, _ extra: String = "replicas: 2", order: String = "stop-first") throws -> String {
-            try workspace.write(
-                "environments/staging.yml",
-                """
-                service: \(fixture.service)
-                environment: staging
-                image: \(image)
-                pull: never
-                port: \(port)
-                container_port: 8080
-                stop_timeout: 1s
-                engine: \(manager.host)
-                platform: swarm
-                publish: {mode: host}
-                update: {parallelism: 1, delay: 0s, monitor: 1s, order: \(order)}
-                health: {path: /health, startup: 1s, interval: 200ms, attempts: 5, timeout: 1s}
-                \(extra)
-                """)
+            try SwarmTests.file(
+                workspace, service: fixture.service, port: port, engine: manager.host, image: image, order: order,
+                extra: extra)
         }
         // What each node serves on its own port (a host-mode port answers on its node only).
         func served() async -> [String] {

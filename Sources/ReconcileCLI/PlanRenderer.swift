@@ -16,7 +16,8 @@ struct PlanRenderer {
     func environment(_ plan: EnvironmentPlan) -> String {
         let header =
             "\(plan.environment) (\(plan.file)) → container \(plan.container)" + (plan.engine.map { " on \($0)" } ?? "")
-        let lines = [colour ? "\u{1B}[1m\(header)\u{1B}[0m" : header] + body(plan).map { "  " + paint($0) }
+        let tasks = plan.tasks.map { ["  swarm: \($0)"] } ?? []
+        let lines = [colour ? "\u{1B}[1m\(header)\u{1B}[0m" : header] + tasks + body(plan).map { "  " + paint($0) }
         return lines.joined(separator: "\n") + "\n\n"
     }
 
@@ -36,6 +37,7 @@ struct PlanRenderer {
             if let proxy = plan.proxy { block.append("~ proxy: \(proxy.action.rawValue): \(Self.clean(proxy.reason))") }
             for item in plan.stop { block.append("~ stop \(item.name) (\(item.reason))") }
             for conflict in plan.conflicts { block.append("! conflict: \(conflict)") }
+            if let tasks = plan.tasks { block.append("  swarm: \(Self.clean(tasks))") }
             // A fence longer than any run of backticks in the values: a value cannot close it.
             let fence = String(repeating: "`", count: max(3, Self.longestBacktickRun(block) + 1))
             let engine = plan.engine.map { " on \(Self.clean($0))" } ?? ""

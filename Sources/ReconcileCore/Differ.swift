@@ -95,6 +95,11 @@ public enum Differ {
     public static func plan(_ desired: DesiredEnvironment, host: HostState) -> EnvironmentPlan {
         var plan = versionPlan(desired, host: host)
         guard plan.action != .conflict else { return plan }
+        if desired.spec.platform == .swarm, let tasks = host.tasks[desired.spec.containerName] {
+            plan.tasks = TaskSnapshot.summary(
+                tasks.filter { $0.desiredState == "running" }, nodes: host.swarmNodes ?? [],
+                replicas: desired.spec.swarm.replicas)
+        }
         plan.proxy = proxyChange(desired.spec, host: host, action: plan.action)
         plan.stop = runningBackups(desired.spec, host: host, action: plan.action)
         return plan

@@ -22,12 +22,7 @@ public struct EnvironmentStatus: Sendable, Equatable {
     /// `2/3 running (web1: running, web2: running, web3: pending "no suitable node")`.
     public var tasksSummary: String? {
         guard let tasks else { return nil }
-        let running = tasks.filter(\.task.isRunning).count
-        let each = tasks.map { item in
-            "\(item.node): \(item.task.state)"
-                + (item.task.isRunning || item.task.error == nil ? "" : " \"\(item.task.error ?? "")\"")
-        }
-        return "\(running)/\(spec.swarm.replicas) running (\(each.joined(separator: ", ")))"
+        return TaskSnapshot.summary(tasks.map { ($0.node, $0.task) }, replicas: spec.swarm.replicas)
     }
 
     public init(spec: EnvironmentSpec, active: ContainerSnapshot?, image: ImageSnapshot?, backups: [ContainerSnapshot])
@@ -77,13 +72,10 @@ public struct EnvironmentStatus: Sendable, Equatable {
         else { return EnvironmentStatus(spec: spec, active: nil, image: nil, backups: []) }
         var active = service.asContainer
         let wanted = try await engine.tasks(ofService: service.id).filter { $0.desiredState == "running" }
-        let names = Dictionary(nodes.map { ($0.id, $0.hostname) }, uniquingKeysWith: { first, _ in first })
         if wanted.isEmpty || !wanted.contains(where: \.isRunning) { active.state = .exited }
         let image = try await engine.inspectImage(service.image)
         var status = EnvironmentStatus(spec: spec, active: active, image: image, backups: [])
-        status.tasks = wanted.map {
-            NodeTask(node: names[$0.node] ?? ($0.node.isEmpty ? "-" : String($0.node.prefix(12))), task: $0)
-        }
+        status.tasks = wanted.map { NodeTask(node: TaskSnapshot.nodeName($0.node, nodes: nodes), task: $0) }
         return status
     }
 }

@@ -38,6 +38,8 @@ public struct EnvironmentPlan: Sendable, Equatable, Encodable {
     public var lockedBy: String?
     /// The engine the file names (`engine:`); nil for the one the docker CLI would use.
     public var engine: String?
+    /// A Swarm service's tasks as the engine shows them now (`2/2 running (web1: running, …)`).
+    public var tasks: String?
 
     public init(file: String, service: String, environment: String, container: String, action: Action) {
         self.file = file

@@ -243,3 +243,25 @@ extension DockerHealthcheck {
         "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }
+
+extension TaskSnapshot {
+    /// The tasks that should run, by node: `2/3 running (web1: running, web2: pending "no suitable node")`.
+    public static func summary(_ tasks: [(node: String, task: TaskSnapshot)], replicas: Int) -> String {
+        let running = tasks.filter(\.task.isRunning).count
+        let each = tasks.map { item in
+            "\(item.node): \(item.task.state)"
+                + (item.task.isRunning || item.task.error == nil ? "" : " \"\(item.task.error ?? "")\"")
+        }
+        return "\(running)/\(replicas) running (\(each.joined(separator: ", ")))"
+    }
+
+    /// The same, naming each task's node by its host name.
+    public static func summary(_ tasks: [TaskSnapshot], nodes: [SwarmNode], replicas: Int) -> String {
+        summary(tasks.map { (nodeName($0.node, nodes: nodes), $0) }, replicas: replicas)
+    }
+
+    /// A node's host name, or a short id when the node is not known (a task not placed yet: `-`).
+    public static func nodeName(_ id: String, nodes: [SwarmNode]) -> String {
+        nodes.first { $0.id == id }?.hostname ?? (id.isEmpty ? "-" : String(id.prefix(12)))
+    }
+}

@@ -101,6 +101,8 @@ struct SwarmTests {
         #expect(status.output.contains("swarm: 1/1 running"), "\(status.output)")
         let inSync = try await Binary.launch(["diff", file], environment: environment)
         #expect(inSync.code == 0, "\(inSync.output)")
+        // The plan shows the service's tasks as the engine runs them (the PR comment, too).
+        #expect(inSync.output.contains("  swarm: 1/1 running ("), "\(inSync.output)")
 
         let updated = try await Binary.launch(
             ["apply", try write(image: "reconcile-fixture:v2")], environment: environment)
@@ -243,6 +245,9 @@ struct SwarmTests {
             ["status", try write(image: "reconcile-fixture:v1")], environment: environment)
         #expect(status.output.contains("swarm: 2/2 running ("), "\(status.output)")
         #expect(status.output.contains("\(worker.hostname): running"), "\(status.output)")
+        let plan = try await Binary.launch(
+            ["diff", "--format", "markdown", try write(image: "reconcile-fixture:v2")], environment: environment)
+        #expect(plan.output.contains("swarm: 2/2 running (") && plan.output.contains(worker.hostname), "\(plan.output)")
 
         // Rolled one node at a time; a version failing its health is rolled back on both.
         let updated = try await Binary.launch(

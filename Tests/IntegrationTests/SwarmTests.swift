@@ -278,6 +278,39 @@ struct SwarmTests {
         #expect(moved.code == 0, "\(moved.output)")
         #expect(moved.output.contains("gate \(worker.hostname): health /health ok"), "\(moved.output)")
         #expect(await served() == ["-", "v1"])
+
+        // Git as the history on a swarm: a tag that moves (on both nodes), two revisions, then
+        // `rollback` runs the first revision's bytes on both nodes, and the hold keeps them.
+        let tag = "\(fixture.service)/app:latest"
+        for host in [manager.host, worker.host] {
+            #expect(await OwnEngine.shell("docker -H \(host) tag reconcile-fixture:v1 \(tag)") == 0)
+        }
+        let repository = GitHistoryTests.Repository(root: workspace.root.path)
+        try repository.git(["init", "-q"])
+        let file = try write(image: tag)
+        try repository.git(["add", "."])
+        try repository.git(["commit", "-qm", "swarm on latest"])
+        let first = try repository.git(["rev-parse", "HEAD"])
+        let onFirst = try await Binary.launch(["apply", file], environment: environment)
+        #expect(onFirst.code == 0, "\(onFirst.output)")
+        #expect(await served() == ["v1", "v1"])
+        for host in [manager.host, worker.host] {
+            #expect(await OwnEngine.shell("docker -H \(host) tag reconcile-fixture:v2 \(tag)") == 0)
+        }
+        _ = try write(image: tag, "replicas: 2\nenv: {RELEASE: two}")
+        try repository.git(["commit", "-qam", "swarm: release two"])
+        let onSecond = try await Binary.launch(["apply", file], environment: environment)
+        #expect(onSecond.code == 0, "\(onSecond.output)")
+        #expect(await served() == ["v2", "v2"])
+        let history = try await Binary.launch(["history", file], environment: environment)
+        #expect(history.output.contains("swarm: release two"), "\(history.output)")
+        let rollback = try await Binary.launch(["rollback", file], environment: environment)
+        #expect(rollback.code == 0, "\(rollback.output)")
+        #expect(rollback.output.contains("to \(first.prefix(12))"), "\(rollback.output)")
+        #expect(await served() == ["v1", "v1"], "\(rollback.output)")
+        let held = try await Binary.launch(["apply", file], environment: environment)
+        #expect(held.code == 0 && held.output.contains("hold held at \(first.prefix(12))"), "\(held.output)")
+        #expect(await served() == ["v1", "v1"])
     }
 }
 

@@ -68,7 +68,10 @@ extension Reconcile {
                 context.warn("reconcile: warning: the engine cannot be reached; which revision is live is not shown")
                 return nil
             }
-            let container = try? await engine.inspectContainer(spec.containerName)
+            let container =
+                spec.platform == .swarm
+                ? (try? await engine.service(spec.containerName))?.asContainer
+                : try? await engine.inspectContainer(spec.containerName)
             await engine.shutdown()
             guard let container, container.isManaged(service: spec.service, environment: spec.environment) else {
                 return nil

@@ -57,9 +57,18 @@ public struct Observer: Sendable {
             // A service stands in for the environment's container (unless a container has its name).
             for spec in services where host.swarmNodes != nil {
                 guard let service = try await engine.service(spec.containerName) else { continue }
-                host.tasks[service.name] = try await engine.tasks(ofService: service.id)
+                let tasks = try await engine.tasks(ofService: service.id)
+                host.tasks[service.name] = tasks
                 if !host.containers.contains(where: { $0.name == service.name }) {
-                    host.containers.append(service.asContainer)
+                    var standIn = service.asContainer
+                    // No task runs (a secret removed by hand, a dead node) and Swarm is not rolling
+                    // them: the service serves nothing, and is started again (redeployed).
+                    if (service.replicas ?? 0) > 0, !tasks.contains(where: { $0.isRunning }),
+                        !["updating", "rollback_started"].contains(service.updateState ?? "")
+                    {
+                        standIn.state = .exited
+                    }
+                    host.containers.append(standIn)
                 }
             }
         }

@@ -138,6 +138,13 @@ public enum SpecParser {
                     ? ".lock (the lock)"
                     : name.contains("-backup-")
                         ? "-backup- (backups)" : name.hasSuffix("-proxy") ? "-proxy (the blue-green proxy)" : nil
+            if spec.platform == .swarm, name.count > 63 {
+                reader.report(
+                    fields["environment"] ?? fields["service"],
+                    fields["environment"] == nil ? "service" : "environment",
+                    "the service name \(name) is \(name.count) characters; Swarm allows 63. Choose a shorter service or "
+                        + "environment")
+            }
             if let reserved {
                 reader.report(
                     fields["environment"] ?? fields["service"],

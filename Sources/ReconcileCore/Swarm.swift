@@ -26,6 +26,9 @@ public struct SwarmSettings: Sendable, Equatable {
     public var failureAction: FailureAction = .rollback
     public var constraints: [String] = []
     public var publishMode: PublishMode = .ingress
+    /// Swarm's counter that redeploys the tasks of an unchanged spec when it grows (`docker service
+    /// update --force`); not from the file: set above the service's own to restart its tasks.
+    public var forceUpdate: UInt64 = 0
 
     public init() {}
 
@@ -80,6 +83,8 @@ public struct ServiceSnapshot: Sendable, Equatable {
     public var actual: ActualConfig?
     /// The Swarm secrets its spec and its previous spec use (Swarm's rollback needs the latter's).
     public var secretIDs: Set<String> = []
+    /// Its spec's `ForceUpdate` counter.
+    public var forceUpdate: UInt64 = 0
 
     public init(
         id: String, name: String, version: UInt64, labels: [String: String], image: String, replicas: Int?,

@@ -21,15 +21,13 @@ struct SwarmStrategy: ReplaceStrategy {
         switch plan.action {
         case .inSync, .conflict:
             return .converged("\(spec.containerName) is in sync")
-        case .create, .replace:
+        case .create, .replace, .start:
             do {
                 try await attachSecrets(desired, to: &request, context: context)
             } catch {
                 await removeUnusedSecrets(spec, context: context)
                 return .refused("\(error); nothing was changed")
             }
-        case .start:
-            break
         }
         let outcome = await deployService(desired, request: request, plan: plan, host: host, context: context)
         await removeUnusedSecrets(spec, context: context)
@@ -74,9 +72,13 @@ struct SwarmStrategy: ReplaceStrategy {
                 return .refused("the service \(spec.containerName) is gone since the plan; nothing was changed")
             }
             var version = before.version
-            if plan.action == .replace {
+            // Start: no task runs (a secret removed by hand, a node gone): the same spec, its tasks
+            // deployed again (`docker service update --force`), its secrets made again where gone.
+            var swarm = spec.swarm
+            if plan.action == .start { swarm.forceUpdate = before.forceUpdate + 1 }
+            do {
                 do {
-                    try await engine.updateService(before.id, version: before.version, request, swarm: spec.swarm)
+                    try await engine.updateService(before.id, version: before.version, request, swarm: swarm)
                 } catch {
                     // The answer may be lost after the engine updated it: the new spec is then live
                     // and must be gated (and rolled back), not called unchanged.
@@ -87,7 +89,11 @@ struct SwarmStrategy: ReplaceStrategy {
                         spec, "update", "no answer from the engine, but it took the update: \(error)", ok: false)
                 }
                 version += 1
-                context.say(spec, "update", "service \(spec.containerName): \(spec.swarm.updateSummary)")
+                context.say(
+                    spec, "update",
+                    plan.action == .start
+                        ? "service \(spec.containerName): no task runs; its tasks deployed again"
+                        : "service \(spec.containerName): \(spec.swarm.updateSummary)")
             }
             context.recorder.step(.gating) { $0.gatingID = before.id }
             guard
@@ -98,7 +104,7 @@ struct SwarmStrategy: ReplaceStrategy {
             }
             if !failure.interfered { context.recorder.versionFailedItsChecks() }
             context.recorder.step(.rollingBack)
-            return await rollBack(spec, id: before.id, failure: failure.reason, context: context)
+            return await rollBack(spec, to: before, failure: failure.reason, context: context)
         }
     }
 
@@ -281,9 +287,14 @@ struct SwarmStrategy: ReplaceStrategy {
         return nil
     }
 
-    /// Rolls the service back to its previous spec through Swarm and checks that it serves.
-    func rollBack(_ spec: EnvironmentSpec, id: String, failure: String, context: DeployContext) async -> DeployOutcome {
+    /// Rolls the service back to its previous spec through Swarm and checks that it is the spec
+    /// that ran before this deploy (`before`), that Swarm finished, that each restored task runs,
+    /// and that they serve.
+    func rollBack(_ spec: EnvironmentSpec, to before: ServiceSnapshot, failure: String, context: DeployContext) async
+        -> DeployOutcome
+    {
         let engine = context.engine
+        let id = before.id
         do {
             guard let now = try await engine.service(id) else {
                 return .rollbackFailed(
@@ -298,21 +309,40 @@ struct SwarmStrategy: ReplaceStrategy {
         }
         let started = context.clock.now()
         let bound = spec.swarm.updateBound(health: spec.forRestore.health)
+        var seen: ServiceSnapshot?
+        var running = 0
         while context.clock.now() - started < bound {
+            seen = try? await engine.service(id)
+            let tasks = (try? await engine.tasks(ofService: id)) ?? []
             // Swarm may call its rollback complete before each restored task runs (passes its healthcheck).
-            if let service = try? await engine.service(id), service.updateState == "rollback_completed",
-                let tasks = try? await engine.tasks(ofService: id),
-                tasks.filter({ $0.isRunning && $0.desiredState == "running" }).count >= spec.swarm.replicas
-            {
-                break
-            }
+            running = tasks.filter { $0.isRunning && $0.desiredState == "running" && Self.runs(before.image, $0) }.count
+            if seen?.updateState == "rollback_completed" && running >= spec.swarm.replicas { break }
             try? await context.clock.sleep(for: poll)
         }
-        let restored = spec.forRestore
-        if let again = await gate(restored, image: nil, id: id, healthOnly: true, context: context) {
+        guard let seen, seen.updateState == "rollback_completed", running >= spec.swarm.replicas else {
+            let state = seen?.updateState ?? "unknown"
             return .rollbackFailed(
                 failure: failure,
-                state: "the previous spec was restored by Swarm but does not pass its health check: \(again)")
+                state: await explain(
+                    "Swarm's rollback did not finish within \(Quantities.format(bound)) (update state \(state); "
+                        + "\(running) of \(spec.swarm.replicas) tasks run \(before.image))",
+                    spec: spec, image: before.image, id: id, context: context))
+        }
+        // Swarm goes back to the spec before its last update: after a change by hand during the
+        // deploy, that is the hand's spec, not the one that ran before.
+        if seen.image != before.image {
+            return .rollbackFailed(
+                failure: failure,
+                state: "Swarm's rollback restored \(seen.image), not \(before.image) that ran before this deploy (the "
+                    + "service was changed by hand during it); check it and apply again")
+        }
+        let restored = spec.forRestore
+        if let again = await gate(restored, image: before.image, id: id, healthOnly: true, context: context) {
+            return .rollbackFailed(
+                failure: failure,
+                state: await explain(
+                    "the previous spec was restored by Swarm but does not pass its health check: \(again)",
+                    spec: spec, image: before.image, id: id, context: context))
         }
         return .rolledBack(failure: failure, restored: "the previous spec serves again (Swarm's rollback)")
     }

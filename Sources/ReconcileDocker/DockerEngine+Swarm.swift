@@ -41,6 +41,7 @@ struct ServiceSpecBody: Encodable, Equatable {
         var Resources: ResourcesPart
         var RestartPolicy = RestartPart()
         var Placement: PlacementPart?
+        var ForceUpdate: UInt64?
     }
     struct ReplicatedPart: Encodable, Equatable { var Replicas: Int }
     struct ModePart: Encodable, Equatable { var Replicated: ReplicatedPart }
@@ -88,7 +89,8 @@ struct ServiceSpecBody: Encodable, Equatable {
                 Limits: .init(
                     NanoCPUs: request.cpus.map { Int64(saturating: ($0 * 1e9).rounded()) }, MemoryBytes: request.memory)
             ),
-            Placement: swarm.constraints.isEmpty ? nil : PlacementPart(Constraints: swarm.constraints))
+            Placement: swarm.constraints.isEmpty ? nil : PlacementPart(Constraints: swarm.constraints),
+            ForceUpdate: swarm.forceUpdate == 0 ? nil : swarm.forceUpdate)
         Mode = ModePart(Replicated: ReplicatedPart(Replicas: swarm.replicas))
         let update = UpdatePart(
             Parallelism: swarm.parallelism, Delay: swarm.delay.nanoseconds,
@@ -130,6 +132,7 @@ extension DockerDTO {
                 }
                 var ContainerSpec: Container?
                 var Resources: Resources?
+                var ForceUpdate: UInt64?
             }
             struct Mode: Decodable {
                 struct Replicated: Decodable { var Replicas: Int? }
@@ -176,6 +179,7 @@ extension DockerDTO {
                 nanoCPUs: Spec.TaskTemplate?.Resources?.Limits?.NanoCPUs ?? 0)
             actual.replicas = Spec.Mode?.Replicated?.Replicas
             service.actual = actual
+            service.forceUpdate = Spec.TaskTemplate?.ForceUpdate ?? 0
             service.secretIDs = Set(
                 [Spec, PreviousSpec].compactMap { $0 }.flatMap { spec in
                     (spec.TaskTemplate?.ContainerSpec?.Secrets ?? []).compactMap(\.SecretID)

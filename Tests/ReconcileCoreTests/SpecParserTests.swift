@@ -480,3 +480,12 @@ extension SpecParserTests {
         #expect(try parse(minimal).get().spec.dockerHealthcheck == nil)
     }
 }
+
+extension SpecParserTests {
+    @Test func aSwarmServiceNameLongerThanSwarmAllowsIsRefused() {
+        let long = String(repeating: "a", count: 60)
+        let found = issues(
+            minimal.replacingOccurrences(of: "service: ", with: "service: \(long)") + "platform: swarm\n")
+        #expect(found.joined().contains("Swarm allows 63"), "\(found)")
+    }
+}

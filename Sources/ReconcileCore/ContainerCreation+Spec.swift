@@ -113,8 +113,9 @@ extension SwarmSecretVersion {
         let spec = desired.spec
         var versions: [SwarmSecretVersion] = []
         var missing: [String] = []
+        let fingerprints = desired.runtimeConfig.secrets
         for target in spec.secrets.sorted() {
-            guard let fingerprint = desired.runtimeConfig.secrets[target], fingerprint.hasPrefix("hmac:"),
+            guard let fingerprint = fingerprints[target], fingerprint.hasPrefix("hmac:"),
                 let value = desired.secretValues[target]
             else {
                 missing.append(target)
@@ -133,5 +134,4 @@ extension SwarmSecretVersion {
         }
         return (versions, missing)
     }
-
 }

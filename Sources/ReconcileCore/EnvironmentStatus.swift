@@ -70,9 +70,8 @@ public struct EnvironmentStatus: Sendable, Equatable {
     {
         guard let nodes, let service = try await engine.service(spec.containerName)
         else { return EnvironmentStatus(spec: spec, active: nil, image: nil, backups: []) }
-        var active = service.asContainer
         let wanted = try await engine.tasks(ofService: service.id).filter { $0.desiredState == "running" }
-        if wanted.isEmpty || !wanted.contains(where: \.isRunning) { active.state = .exited }
+        let active = service.asContainer(tasks: wanted)
         let image = try await engine.inspectImage(service.image)
         var status = EnvironmentStatus(spec: spec, active: active, image: image, backups: [])
         status.tasks = wanted.map { NodeTask(node: TaskSnapshot.nodeName($0.node, nodes: nodes), task: $0) }

@@ -60,15 +60,10 @@ public struct Observer: Sendable {
                 let tasks = try await engine.tasks(ofService: service.id)
                 host.tasks[service.name] = tasks
                 if !host.containers.contains(where: { $0.name == service.name }) {
-                    var standIn = service.asContainer
                     // No task runs (a secret removed by hand, a dead node) and Swarm is not rolling
                     // them: the service serves nothing, and is started again (redeployed).
-                    if (service.replicas ?? 0) > 0, !tasks.contains(where: { $0.isRunning }),
-                        !["updating", "rollback_started"].contains(service.updateState ?? "")
-                    {
-                        standIn.state = .exited
-                    }
-                    host.containers.append(standIn)
+                    let rolling = ["updating", "rollback_started"].contains(service.updateState ?? "")
+                    host.containers.append(rolling ? service.asContainer : service.asContainer(tasks: tasks))
                 }
             }
         }

@@ -138,17 +138,18 @@ public enum SpecParser {
                     ? ".lock (the lock)"
                     : name.contains("-backup-")
                         ? "-backup- (backups)" : name.hasSuffix("-proxy") ? "-proxy (the blue-green proxy)" : nil
+            // Problems of the name are reported at the environment's line, or the service's without one.
+            let (nameNode, nameField) =
+                fields["environment"].map { (Optional($0), "environment") } ?? (fields["service"], "service")
             if spec.platform == .swarm, name.count > 63 {
                 reader.report(
-                    fields["environment"] ?? fields["service"],
-                    fields["environment"] == nil ? "service" : "environment",
+                    nameNode, nameField,
                     "the service name \(name) is \(name.count) characters; Swarm allows 63. Choose a shorter service or "
                         + "environment")
             }
             if let reserved {
                 reader.report(
-                    fields["environment"] ?? fields["service"],
-                    fields["environment"] == nil ? "service" : "environment",
+                    nameNode, nameField,
                     "the container name \(name) uses \(reserved), which reconcile keeps for its own containers; choose another name"
                 )
             }

@@ -111,6 +111,13 @@ public struct ServiceSnapshot: Sendable, Equatable {
         container.actual = actual
         return container
     }
+
+    /// The same, exited when none of `tasks` that should run does: the service serves nothing.
+    public func asContainer(tasks: [TaskSnapshot]) -> ContainerSnapshot {
+        var container = asContainer
+        if !tasks.contains(where: { $0.isRunning && $0.desiredState == "running" }) { container.state = .exited }
+        return container
+    }
 }
 
 /// One task of a service.

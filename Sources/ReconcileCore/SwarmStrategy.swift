@@ -18,16 +18,14 @@ struct SwarmStrategy: ReplaceStrategy {
         var request = ContainerCreation(desired: desired, revision: context.revision, deployedAt: context.wallClock())
         request.image = Self.serviceImage(desired)
         if let id = host.images[desired.imageKey]?.id { request.labels[Labels.serviceImageID] = id }
-        switch plan.action {
-        case .inSync, .conflict:
+        if plan.action == .inSync || plan.action == .conflict {
             return .converged("\(spec.containerName) is in sync")
-        case .create, .replace, .start:
-            do {
-                try await attachSecrets(desired, to: &request, context: context)
-            } catch {
-                await removeUnusedSecrets(spec, context: context)
-                return .refused("\(error); nothing was changed")
-            }
+        }
+        do {
+            try await attachSecrets(desired, to: &request, context: context)
+        } catch {
+            await removeUnusedSecrets(spec, context: context)
+            return .refused("\(error); nothing was changed")
         }
         let outcome = await deployService(desired, request: request, plan: plan, host: host, context: context)
         await removeUnusedSecrets(spec, context: context)
@@ -44,7 +42,7 @@ struct SwarmStrategy: ReplaceStrategy {
         let current = host.containers.first { $0.name == spec.containerName && $0.isService }
         switch plan.action {
         case .inSync, .conflict:
-            return .converged("\(spec.containerName) is in sync")
+            return .converged("\(spec.containerName) is in sync")  // `deploy` returned already.
         case .create:
             let id: String
             do {

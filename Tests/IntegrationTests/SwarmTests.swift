@@ -389,16 +389,10 @@ final class WorkerNode {
                 "hostname \(hostname) && exec dockerd --data-root \(root)/data --exec-root \(root)/exec "
                     + "--pidfile \(root)/pid -H \(host) --bridge \(bridge) --iptables=false",
             ], output: "\(root)/dockerd.log")
-        for _ in 0..<120 {
-            if await OwnEngine.shell("docker -H \(host) version >/dev/null 2>&1") == 0 { return }
-            try await Task.sleep(for: .milliseconds(250))
-        }
-        throw FixtureError("the worker's dockerd did not answer within 30 s")
+        try await OwnEngine.waitUntilAnswers(host, "the worker's dockerd")
     }
 
-    func load(_ image: String) async {
-        #expect(await OwnEngine.shell("docker save \(image) | docker -H \(host) load >/dev/null") == 0)
-    }
+    func load(_ image: String) async { await OwnEngine.load(image, into: host) }
 
     func remove() async {
         await OwnEngine.shell("docker -H \(host) swarm leave --force >/dev/null 2>&1")
@@ -408,8 +402,7 @@ final class WorkerNode {
             _ = await Spawn.finished(pid)
             pid = 0
         }
-        await OwnEngine.shell(
-            "for m in $(awk '{print $2}' /proc/mounts | grep '^\(root)/' | sort -r); do umount $m || umount -l $m; done; "
-                + "ip netns del \(namespace); ip link del \(link)h 2>/dev/null; rm -rf \(root)")
+        await OwnEngine.shell("ip netns del \(namespace); ip link del \(link)h 2>/dev/null")
+        await OwnEngine.removeFolder(root)
     }
 }

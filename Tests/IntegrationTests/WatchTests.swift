@@ -367,11 +367,16 @@ final class OwnEngine {
                 "--data-root", "\(root)/data", "--exec-root", "\(root)/exec", "--pidfile", "\(root)/pid", "-H", host,
                 "--bridge", bridge, "--iptables=false",
             ] + extra, output: "\(root)/dockerd.log")
+        try await Self.waitUntilAnswers(host, "the test's dockerd")
+    }
+
+    /// Waits up to 30 s for the engine at `host` to answer.
+    static func waitUntilAnswers(_ host: String, _ who: String) async throws {
         for _ in 0..<120 {
-            if await Self.shell("docker -H \(host) version >/dev/null 2>&1") == 0 { return }
+            if await shell("docker -H \(host) version >/dev/null 2>&1") == 0 { return }
             try await Task.sleep(for: .milliseconds(250))
         }
-        throw FixtureError("the test's dockerd did not answer within 30 s")
+        throw FixtureError("\(who) did not answer within 30 s")
     }
 
     /// Stops dockerd (SIGTERM) and waits for it to end.
@@ -383,18 +388,26 @@ final class OwnEngine {
     }
 
     /// Copies an image of the shared engine into this one.
-    func load(_ image: String) async {
-        #expect(await Self.shell("docker save \(image) | docker -H \(host) load >/dev/null") == 0)
+    func load(_ image: String) async { await Self.load(image, into: host) }
+
+    /// Copies an image of the shared engine into the engine at `host`.
+    static func load(_ image: String, into host: String) async {
+        #expect(await shell("docker save \(image) | docker -H \(host) load >/dev/null") == 0)
+    }
+
+    /// Removes an engine's folder: a swarm leaves its namespaces mounted in the exec root (and a
+    /// killed engine its layers), so those go first.
+    static func removeFolder(_ root: String) async {
+        await shell(
+            "for m in $(awk '{print $2}' /proc/mounts | grep '^\(root)/' | sort -r); do umount $m || umount -l $m; "
+                + "done; rm -rf \(root)")
     }
 
     func remove() async {
         await Self.shell("docker -H \(host) rm -f $(docker -H \(host) ps -aq) >/dev/null 2>&1")
         await stop()
         await Self.shell("ip link del \(bridge)")
-        // A swarm leaves its namespaces mounted in the exec root (and a killed engine its layers).
-        await Self.shell(
-            "for m in $(awk '{print $2}' /proc/mounts | grep '^\(root)/' | sort -r); do umount $m || umount -l $m; "
-                + "done; rm -rf \(root)")
+        await Self.removeFolder(root)
     }
 
     @discardableResult
